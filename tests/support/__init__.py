@@ -1,0 +1,1 @@
+"""Helpers shared by loadkit's tests (real processes, real sockets)."""
