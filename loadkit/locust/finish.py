@@ -1,0 +1,227 @@
+"""Before and after the load: preflight, sink checks, summary and exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import LoadkitError
+from ..metrics import LatencyHistogram
+from ..preflight import run_preflight
+from ..report.summary import build_summary, write_summary
+from ..report.table import print_summary
+from .runtime import Runtime
+
+log = logging.getLogger("loadkit")
+
+EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN, EXIT_UNTRUSTED = 0, 1, 2, 3
+
+# Past these the generator's numbers are not trusted (DESIGN.md).
+MAX_SCHEDULE_LAG_P99_MS = 10.0
+MAX_CPU_PERCENT = 90.0
+
+
+def _fail_before_load(rt: Runtime, message: str) -> None:
+    rt.preflight_failed = message
+    print(f"loadkit: {rt.redact(message)}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_CANNOT_RUN)
+
+
+def load_slos_or_exit(rt: Runtime) -> None:
+    if not rt.settings.slo:
+        return
+    try:
+        from ..report.slo import load_slos
+
+        rt.slos = load_slos(Path(rt.settings.slo))
+    except LoadkitError as exc:
+        _fail_before_load(rt, str(exc))
+
+
+def preflight_or_exit(rt: Runtime) -> None:
+    done_file = os.environ.get("LOADKIT_PREFLIGHT_FILE")
+    if done_file and Path(done_file).is_file():
+        data = json.loads(Path(done_file).read_text())
+        rt.preflight = data
+        rt.model_map = data.get("model_map", {})
+        return
+    s = rt.settings
+    if not s.preflight:
+        return
+    if not s.host:
+        _fail_before_load(rt, "no host: give --host https://gateway.example/v1 (or use `loadkit run` for the simulator)")
+    try:
+        result = run_preflight(s.host, s.api_key, s.models, fallback=s.model_fallback, timeout_s=min(s.timeout_s, 30.0),
+                               connect_timeout_s=s.connect_timeout_s, ca_bundle=s.ca_bundle, insecure=s.insecure)
+    except LoadkitError as exc:
+        _fail_before_load(rt, str(exc))
+        return
+    rt.preflight = result.to_dict()
+    rt.model_map = result.model_map
+
+
+def check_sink_or_exit(rt: Runtime) -> None:
+    s = rt.settings
+    if not s.influx_url:
+        return
+    try:
+        from ..sinks import check_influx
+    except ImportError:
+        return
+    try:
+        check_influx(s)
+    except LoadkitError as exc:
+        if s.influx_optional:
+            log.warning("InfluxDB unusable (%s); --influx-optional: writing points to the results folder instead",
+                        rt.redact(str(exc)))
+            rt.settings = s.with_(influx_url="")
+            return
+        _fail_before_load(rt, str(exc))
+
+
+def make_process_sink(rt: Runtime):
+    try:
+        from ..sinks import make_sink
+    except ImportError:
+        return None
+    return make_sink(rt.settings, rt.run_id, Path(rt.settings.results_dir) / rt.run_id, rt.worker)
+
+
+def _trust(rt: Runtime, summary_models: dict, snapshots: list[dict]) -> tuple[bool, list[str]]:
+    warnings: list[str] = []
+    lag = summary_models.get("schedule_lag_ms", {}).get("p99")
+    if lag is not None and lag > MAX_SCHEDULE_LAG_P99_MS:
+        warnings.append(f"generator schedule lag p99 {lag:.1f} ms > {MAX_SCHEDULE_LAG_P99_MS:.0f} ms: "
+                        "the generator fell behind its schedule; add workers or lower the rate")
+    shares = [s.get("cpu_over_90_share", 0.0) for s in snapshots]
+    cpu = rt.cpu_samples
+    if cpu:
+        shares.append(sum(1 for c in cpu if c > MAX_CPU_PERCENT) / len(cpu))
+    if any(share >= 0.2 for share in shares):
+        warnings.append(f"generator CPU above {MAX_CPU_PERCENT:.0f} % for 20 % or more of the run: "
+                        "timings include the generator's own queueing; add workers")
+    return (not warnings), warnings
+
+
+def _sink_section(snapshots: list[dict], own: dict | None) -> dict[str, Any]:
+    parts = [s.get("sink") or {} for s in snapshots]
+    if own:
+        parts.append(own)
+    out: dict[str, Any] = {"written": 0, "dropped": 0, "buffered_peak": 0, "failed_flushes": 0}
+    for p in parts:
+        for key in ("written", "dropped", "failed_flushes"):
+            out[key] += int(p.get(key, 0) or 0)
+        out["buffered_peak"] = max(out["buffered_peak"], int(p.get("buffered_peak", 0) or 0))
+        if "target" in p:
+            out["target"] = p["target"]
+        if "flush_ms" in p:
+            out.setdefault("flush_ms", p["flush_ms"])
+    out.setdefault("flush_ms", {})
+    return out
+
+
+def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None) -> dict:
+    """Build and write the summary, print the table, set the process exit code. Returns the summary."""
+    snapshots = list(rt.worker_snapshots.values())
+    own_sink = rt.sink.stats() if rt.sink is not None else None
+    duration = rt.duration_s()
+    if snapshots:
+        duration = max([duration] + [s.get("duration_s", 0.0) for s in snapshots])
+    totals_lag = rt.stats.totals().h["schedule_lag_ms"].summary()
+    trusted, warnings = _trust(rt, {"schedule_lag_ms": totals_lag}, snapshots)
+    workers: dict[str, Any] = {"count": max(1, len(snapshots))}
+    if rt.role == "master":
+        workers["count"] = len(snapshots)
+        workers["nodes"] = {
+            cid: {
+                "worker": s.get("worker"),
+                "requests": sum(m.get("requests", 0) for m in s["stats"]["models"].values()),
+                "rps": (sum(m.get("requests", 0) for m in s["stats"]["models"].values()) / s["duration_s"])
+                if s.get("duration_s") else None,
+                "cpu_percent_mean": s.get("cpu_percent_mean"),
+                "cpu_percent_max": s.get("cpu_percent_max"),
+                "sink_dropped": (s.get("sink") or {}).get("dropped", 0),
+                "final": bool(s.get("final")),
+            }
+            for cid, s in rt.worker_snapshots.items()
+        }
+        if silent_workers:
+            workers["lost"] = silent_workers
+            trusted = False
+            warnings.append(f"{len(silent_workers)} worker(s) sent no final report ({', '.join(silent_workers)}); "
+                            "their last periodic data is included; the run is degraded")
+    interrupted = rt.interrupted + sum(int(s.get("interrupted", 0)) for s in snapshots)
+    if interrupted:
+        warnings.append(f"{interrupted} request(s) were cut off when users stopped (use --stop-timeout)")
+    cpu = rt.cpu_samples
+    summary = build_summary(
+        rt.stats,
+        run_id=rt.run_id,
+        started_at=rt.started_wall or "",
+        duration_s=duration,
+        host=rt.settings.host or (environment.host or ""),
+        users=getattr(environment.runner, "target_user_count", None) or rt.settings.users,
+        shape=getattr(rt.workload, "shape_name", "closed"),
+        workers=workers,
+        trusted=trusted,
+        warnings=warnings,
+        preflight=rt.preflight,
+        sink=_sink_section(snapshots, own_sink),
+        generator={
+            "cpu_percent_mean": sum(cpu) / len(cpu) if cpu else None,
+            "cpu_percent_max": max(cpu) if cpu else None,
+            "interrupted_requests": interrupted,
+        },
+        calls_per_day=rt.settings.calls_per_day,
+    )
+    slo_result = {"passed": True, "checks": []}
+    if rt.slos:
+        from ..report.slo import evaluate
+
+        slo_result = evaluate(rt.slos, summary)
+    summary["slo"] = slo_result
+    max_err = rt.settings.max_error_rate
+    err = summary["totals"]["error_rate"]
+    if err is not None and err > max_err:
+        summary["warnings"].append(f"error rate {err:.2%} is above --max-error-rate {max_err:.2%}")
+    code = EXIT_OK
+    if not summary["slo"]["passed"] or (err is not None and err > max_err) or summary["totals"]["requests"] == 0:
+        code = EXIT_FAILED
+    if not summary["trusted"]:
+        code = EXIT_UNTRUSTED
+    summary["exit_code"] = code
+    out_dir = Path(rt.settings.results_dir) / rt.run_id
+    write_summary(summary, out_dir / "summary.json")
+    _write_extras(rt, out_dir, summary)
+    print_summary(summary)
+    print(f"results: {out_dir}/summary.json (exit code {code})", flush=True)
+    environment.process_exit_code = code
+    return summary
+
+
+def _write_extras(rt: Runtime, out_dir: Path, summary: dict) -> None:
+    """JUnit and HTML report when those modules are present; failures are logged, never fatal."""
+    try:
+        from ..report.junit import write_junit
+
+        write_junit(summary["slo"], out_dir / "junit.xml", f"loadkit {rt.run_id}")
+    except ImportError:
+        pass
+    except Exception as exc:  # a report must never hide the run's result
+        log.warning("junit.xml not written: %s", exc)
+    try:
+        from ..report.html import write_html_report
+
+        write_html_report(out_dir, calls_per_day=rt.settings.calls_per_day)
+    except ImportError:
+        pass
+    except Exception as exc:
+        log.warning("report.html not written: %s", exc)
+
+
+__all__ = ["finish_run", "preflight_or_exit", "check_sink_or_exit", "make_process_sink", "load_slos_or_exit",
+           "LatencyHistogram"]

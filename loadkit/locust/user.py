@@ -1,0 +1,83 @@
+"""ChatUser: a Locust user that sends chat traffic through loadkit's client.
+
+Closed loop by default (each user waits for its reply, then ``think_time_s``).
+Copy ``locustfiles/chat.py`` to start your own; subclass and override
+:meth:`ChatUser.next_request` to shape traffic yourself.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import gevent
+from locust import User, task
+
+from ..client import ChatClient, ChatRequest
+from ..ratelimit import RetryPolicy
+from ..transports import TransportOptions, make_transport
+from .runtime import get_runtime
+
+__all__ = ["ChatUser"]
+
+
+class ChatUser(User):
+    """One simulated person talking to the gateway's chat endpoint."""
+
+    abstract = True  # subclass it in a locustfile (subclasses are concrete)
+    host = ""
+
+    def wait_time(self) -> float:
+        return get_runtime().settings.think_time_s
+
+    def on_start(self) -> None:
+        # Clients are created per user here, never at import: --processes forks.
+        rt = get_runtime()
+        s = rt.settings
+        base_url = s.host or self.environment.host or self.host
+        options = TransportOptions(base_url, timeout_s=s.timeout_s, connect_timeout_s=s.connect_timeout_s,
+                                   ca_bundle=s.ca_bundle, insecure=s.insecure)
+        self.chat_client = ChatClient(make_transport(s.transport, options), api_key=s.api_key, worker=rt.worker)
+        self.rng = random.Random()
+        self.policy = RetryPolicy(s.rate_limit_policy, s.max_retries, s.max_backoff_s)
+
+    def on_stop(self) -> None:
+        client = getattr(self, "chat_client", None)
+        if client is not None:
+            client.close()
+
+    def next_request(self) -> ChatRequest:
+        """The next request to send (model, messages, max_tokens, ...). Override to shape traffic."""
+        return get_runtime().workload.next_request(self.rng)
+
+    def intended_send_time(self) -> float | None:
+        """For open-loop users: the perf_counter time this request was due (None: closed loop)."""
+        return None
+
+    @task
+    def chat(self) -> None:
+        rt = get_runtime()
+        req = self.next_request()
+        mapped = rt.model_map.get(req.model)
+        if mapped and mapped != req.model:
+            original, req.model = req.model, mapped
+        else:
+            original = None
+        intended = self.intended_send_time()
+        if intended is not None:
+            delay = intended - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+        cold = rt.mark_cold(req.model, time.perf_counter())
+        rt.in_flight += 1
+        try:
+            attempts = self.chat_client.chat_with_retries(req, self.policy, intended_at=intended, sleep=gevent.sleep,
+                                                          rng=self.rng)
+        finally:
+            rt.in_flight -= 1
+        for rec in attempts:
+            rec.cold = cold
+            rec.fallback_from = original
+            if rec.content is not None and rec.final and rec.outcome == "ok":
+                rec.task_ok = rt.check_task(req, rec.content)
+            rt.account(rec)

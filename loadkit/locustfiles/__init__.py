@@ -1,0 +1,1 @@
+"""Locustfiles shipped inside the package, used by `loadkit run` when no -f is given."""

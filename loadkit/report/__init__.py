@@ -1,0 +1,1 @@
+"""Reports: summary.json, the terminal table, JUnit, HTML, comparisons."""

@@ -1,0 +1,82 @@
+"""The terminal table a person reads at the end of a run (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["render_summary", "print_summary"]
+
+
+def _ms(block: dict | None, key: str) -> str:
+    if not block:
+        return "-"
+    v = block.get(key)
+    return "-" if v is None else f"{v:,.0f}" if v >= 100 else f"{v:,.1f}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f} %"
+
+
+def _usd(x: float | None) -> str:
+    return "-" if x is None else f"${x:,.4f}"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    t = Table(title=f"loadkit run {summary['run_id']} — {summary['duration_s']:.0f} s, {summary['users']} users, {summary['host']}",
+              title_justify="left", header_style="bold")
+    cols = ["model", "requests", "success", "e2e p50/p95/p99 ms", "TTFT p50/p95/p99 ms", "ITL p50/p95 ms",
+            "out tok/s", "429s", "cold", "cost"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "model" else "right")
+    rows = list(summary["models"].items()) + [("all models", summary["totals"])]
+    for i, (name, m) in enumerate(rows):
+        if i == len(rows) - 1:
+            t.add_section()
+        e2e, ttft, itl = m["e2e_ms"], m["ttft_ms"], m["itl_ms"]
+        cold = m["cold_start"]
+        t.add_row(
+            name,
+            f"{m['requests']:,}",
+            _pct(m["success_rate"]),
+            f"{_ms(e2e, 'p50')} / {_ms(e2e, 'p95')} / {_ms(e2e, 'p99')}",
+            f"{_ms(ttft, 'p50')} / {_ms(ttft, 'p95')} / {_ms(ttft, 'p99')}",
+            f"{_ms(itl, 'p50')} / {_ms(itl, 'p95')}",
+            "-" if m["output_tokens_per_s"] is None else f"{m['output_tokens_per_s']:,.0f}",
+            f"{m['rate_limit']['responses_429']:,}",
+            f"{cold['count']} ({_ms(cold['ttft_ms'], 'p50')} ms)" if cold["count"] else "0",
+            _usd(m["cost_usd"]),
+        )
+    return t
+
+
+def render_summary(summary: dict[str, Any], width: int = 160) -> str:
+    """The summary as plain text (for logs and tests)."""
+    console = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)
+    print_summary(summary, console)
+    return console.export_text()
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=170)  # logs and CI: do not squeeze the table to 80 columns
+    console.print(summary_table(summary))
+    sink = summary.get("sink", {})
+    proj = summary.get("projection", {})
+    console.print(
+        f"sink: {sink.get('written', 0):,} points written, {sink.get('dropped', 0):,} dropped"
+        f" ({sink.get('target', 'file')});  monthly cost at {proj.get('calls_per_day', 0):,.0f} calls/day:"
+        f" {_usd(proj.get('monthly_cost_usd'))}"
+    )
+    for check in summary.get("slo", {}).get("checks", []):
+        mark = "PASS" if check["passed"] else "FAIL"
+        console.print(f"SLO {mark}  {check['name']}  (value {check['value']}, limit {check['limit']})")
+    if not summary.get("trusted", True):
+        console.print("[bold red]NOT TRUSTED:[/] " + "; ".join(summary.get("warnings", [])))
+    elif summary.get("warnings"):
+        console.print("warnings: " + "; ".join(summary["warnings"]))
