@@ -242,3 +242,19 @@ def synthetic_records(n: int, models=("claude-4-haiku", "gpt-4o-mini"), seed: in
         ))
         t += 0.001
     return out
+
+
+@pytest.fixture(scope="module")
+def influx(tmp_path_factory):
+    """A running influxd 1.x (no auth) for the module."""
+    server = InfluxServer(tmp_path_factory.mktemp("influxd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def victoria(tmp_path_factory):
+    """A running victoria-metrics (the v2 write path) for the module."""
+    server = VictoriaMetricsServer(tmp_path_factory.mktemp("victoria")).start()
+    yield server
+    server.stop()
