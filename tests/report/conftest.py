@@ -131,5 +131,15 @@ def sample_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def make_run(tmp_path_factory):
+    """``make_run(name, **generate_records kwargs) -> run folder`` (another run, e.g. a slower one)."""
+
+    def make(name: str, **kwargs) -> Path:
+        return write_run(tmp_path_factory.mktemp("results") / name, generate_records(**kwargs))
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def sample_summary(sample_run) -> dict:
     return json.loads((sample_run / "summary.json").read_text())
