@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -32,6 +33,9 @@ async def serve(config: SimulatorConfig, ready=None) -> None:
     simulator = Simulator(config)
     server = await loop.create_server(lambda: HttpProtocol(simulator.handle), config.host, config.port, backlog=1024)
     port = server.sockets[0].getsockname()[1]
+    # Startup objects never die: keep them out of the collector's scans, so a
+    # collection pause stays short next to the 1 ms timing target.
+    gc.freeze()
     if config.port_file:
         write_port_file(config.port_file, port)
     if ready is not None:

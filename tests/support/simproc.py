@@ -133,15 +133,19 @@ def start_simulator(*args: str, env: dict[str, str] | None = None) -> SimProcess
     return SimProcess(tuple(args), env).start()
 
 
-def timed_sse_events(url: str, body: dict, headers: dict | None = None, timeout_s: float = 30.0):
+def timed_sse_events(url: str, body: dict, headers: dict | None = None, timeout_s: float = 30.0, client=None):
     """POST a streaming chat request; return (status, response headers, sent_at_s,
     [(received_at_s, data string)]) with ``time.perf_counter`` times, one entry per
-    SSE ``data:`` event in arrival order.  Uses a plain httpx client."""
+    SSE ``data:`` event in arrival order.  Uses a plain ``httpx.Client`` (pass a
+    warm keep-alive one for timing: a new client pays a TCP connect first)."""
+    import contextlib
+
     import httpx
 
     events: list[tuple[float, str]] = []
     pending = b""
-    with httpx.Client(timeout=timeout_s) as client:
+    owned = client is None
+    with httpx.Client(timeout=timeout_s) if owned else contextlib.nullcontext(client) as client:
         sent_at = time.perf_counter()
         with client.stream("POST", url, json=body, headers=headers or {}) as response:
             for piece in response.iter_raw():
