@@ -80,6 +80,12 @@ def _figure(rows: int = 1, height: float = 3.2) -> tuple[Figure, list]:
     return fig, list(axes)
 
 
+def _legend(ax, **kwargs) -> None:
+    """A legend only when something is labelled (an empty run plots nothing)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", **kwargs)
+
+
 def _models(points: list[Point]) -> list[str]:
     return sorted({p.model for p in points})
 
@@ -114,7 +120,7 @@ def latency_over_time(points: list[Point], bin_s: float = 5.0) -> str:
     ax_e2e.set_ylabel("e2e latency (ms)")
     ax_ttft.set_ylabel("TTFT (ms)")
     ax_ttft.set_xlabel(f"time since start (s), {bin_s:g} s bins")
-    ax_e2e.legend(loc="upper left", fontsize="small", ncols=2)
+    _legend(ax_e2e, loc="upper left", ncols=2)
     return figure_uri(fig)
 
 
@@ -136,7 +142,7 @@ def latency_cdf(points: list[Point]) -> str:
             ax.axhline(q, color="#888", linewidth=0.8, linestyle=":")
         ax.grid(True, alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0].legend(loc="lower right", fontsize="small")
+    _legend(axes[0], loc="lower right")
     return figure_uri(fig)
 
 
@@ -155,7 +161,7 @@ def throughput_over_time(points: list[Point], bin_s: float = 5.0) -> str:
     ax_rps.set_ylabel("requests/s")
     ax_tok.set_ylabel("output tokens/s")
     ax_tok.set_xlabel(f"time since start (s), {bin_s:g} s bins")
-    ax_rps.legend(loc="upper left", fontsize="small")
+    _legend(ax_rps, loc="upper left")
     return figure_uri(fig)
 
 
@@ -177,7 +183,7 @@ def rate_limits_over_time(points: list[Point], bin_s: float = 5.0) -> str:
     ax_429.set_ylabel("429 responses")
     ax_thr.set_ylabel("throttled time (s)")
     ax_thr.set_xlabel(f"time since start (s), {bin_s:g} s bins")
-    ax_429.legend(loc="upper left", fontsize="small")
+    _legend(ax_429, loc="upper left")
     return figure_uri(fig)
 
 
@@ -194,7 +200,7 @@ def cold_vs_warm(summary: dict[str, Any]) -> str:
         ax.bar(x + (i - 1.5) * 0.2, values, width=0.2, color=colour, label=label)
     ax.set_xticks(x, models)
     ax.set_ylabel("TTFT (ms)")
-    ax.legend(fontsize="small", ncols=4, loc="upper left")
+    _legend(ax, ncols=4, loc="upper left")
     return figure_uri(fig)
 
 
@@ -212,5 +218,5 @@ def outcome_breakdown(summary: dict[str, Any]) -> str:
         ax.barh(models, counts, left=left, color=palette.get(outcome) or next(others), label=outcome)
         left += counts
     ax.set_xlabel("requests")
-    ax.legend(fontsize="small", ncols=min(len(outcome_names), 4), loc="lower right")
+    _legend(ax, ncols=max(1, min(len(outcome_names), 4)), loc="lower right")
     return figure_uri(fig)

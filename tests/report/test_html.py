@@ -99,3 +99,29 @@ def test_report_opens_offline_in_headless_chromium(report_run):
     assert len(images) == 6 and all(width > 300 and complete for width, complete in images), images
     assert "SLOs failed" in verdict
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+
+
+def test_report_of_a_run_without_successes_or_records_still_renders(tmp_path):
+    import gzip
+    import json
+    import warnings
+
+    from loadkit.records import RequestRecord, record_to_dict
+    from loadkit.report.summary import build_summary, write_summary
+    from loadkit.stats import RunStats
+
+    stats = RunStats()
+    failed = RequestRecord(model="gpt-4o-mini", sent_at=1.0, done_at=1.2, status=502, outcome="upstream_error",
+                           error_key="http_502", started_wall_ns=1_764_000_000_000_000_000)
+    with gzip.open(tmp_path / "records.jsonl.gz", "wt") as fh:
+        fh.write(json.dumps({**record_to_dict(failed), "cost_usd": stats.add(failed)}) + "\n")
+    write_summary(build_summary(stats, run_id="all-failed", started_at="", duration_s=1.0, host="h", users=1),
+                  tmp_path / "summary.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no matplotlib complaints about empty plots
+        html = write_html_report(tmp_path).read_text()
+    assert all(f'<section id="{sid}">' in html for sid, _ in SECTIONS)
+    assert "upstream_error" in html and "http_502" in html and "0.00 %" in html
+    (tmp_path / "records.jsonl.gz").unlink()
+    html = write_html_report(tmp_path).read_text()
+    assert "No records.jsonl.gz in the run folder" in html
