@@ -198,6 +198,8 @@ FIELDS: tuple[Field, ...] = (
     Field("ca_bundle", str, "", "CA bundle file to verify the gateway's TLS certificate"),
     Field("insecure", _bool, False, "do not verify TLS certificates (testing only)"),
     Field("sim_args", str, "", "extra arguments for the embedded simulator"),
+    Field("require_workers", lambda v: int(v) if int(v) >= 0 else (_ for _ in ()).throw(ValueError(f"{v} < 0")), 0,
+          "distributed: exit 3 unless this many workers finish with a final report (0: every worker that joined)"),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -248,6 +250,7 @@ class Settings:
     ca_bundle: str = ""
     insecure: bool = False
     sim_args: str = ""
+    require_workers: int = 0
 
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)

@@ -124,6 +124,57 @@ def _sink_section(snapshots: list[dict], own: dict | None) -> dict[str, Any]:
     return out
 
 
+def _node_requests(snap: dict) -> int:
+    return sum(m.get("requests", 0) for m in snap["stats"]["models"].values())
+
+
+def _workers_section(rt: Runtime, silent: list[str], trusted: bool,
+                     warnings: list[str]) -> tuple[dict[str, Any], bool, bool]:
+    """summary.json ``workers`` of a master, whether the run is still trusted, and whether it is degraded.
+
+    A worker is lost when it went missing (heartbeats stopped) or sent no
+    final report; its last periodic snapshot stays in the merge, so only what
+    it did after that report is missing. Degraded: some worker was lost.
+    Trusted fails when fewer than ``require_workers`` workers (0: every worker
+    that joined) finished with a final report."""
+    snaps = rt.worker_snapshots
+    lost_ids = sorted(set(silent) | set(rt.workers_lost))
+    nodes: dict[str, Any] = {}
+    for cid in sorted(set(snaps) | set(rt.workers_joined) | set(lost_ids)):
+        s = snaps.get(cid)
+        requests = _node_requests(s) if s else 0
+        node = {
+            "worker": s.get("worker") if s else None,
+            "requests": requests,
+            "rps": requests / s["duration_s"] if s and s.get("duration_s") else None,
+            "cpu_percent_mean": s.get("cpu_percent_mean") if s else None,
+            "cpu_percent_max": s.get("cpu_percent_max") if s else None,
+            "sink_dropped": (s.get("sink") or {}).get("dropped", 0) if s else 0,
+            "final": bool(s and s.get("final")),
+            "last_report_at": s.get("sent_at") if s else None,
+            "state": "lost" if cid in lost_ids else "finished",
+        }
+        if cid in rt.workers_lost:
+            node.update({k: rt.workers_lost[cid][k] for k in ("lost_at", "lost_after_s", "reason")})
+        elif cid in silent:
+            node.update({"lost_at": None, "lost_after_s": None, "reason": "no final report"})
+        nodes[cid] = node
+    finished = sum(1 for n in nodes.values() if n["final"])
+    required = rt.settings.require_workers or len(nodes)
+    section: dict[str, Any] = {"count": len(nodes), "finished": finished, "required": required, "nodes": nodes}
+    degraded = bool(lost_ids)
+    if lost_ids:
+        section["lost"] = lost_ids
+        warnings.append(
+            f"{len(lost_ids)} worker(s) lost during the run ({', '.join(lost_ids)}); their last reports are included, "
+            "what they did after them is not; the run is degraded")
+    if finished < required:
+        trusted = False
+        warnings.append(f"{finished} worker(s) finished with a final report, {required} required "
+                        "(--require-workers / LOADKIT_REQUIRE_WORKERS)")
+    return section, trusted, degraded
+
+
 def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None) -> dict:
     """Build and write the summary, print the table, set the process exit code. Returns the summary."""
     snapshots = list(rt.worker_snapshots.values())
@@ -134,26 +185,9 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     totals_lag = rt.stats.totals().h["schedule_lag_ms"].summary()
     trusted, warnings = _trust(rt, {"schedule_lag_ms": totals_lag}, snapshots)
     workers: dict[str, Any] = {"count": max(1, len(snapshots))}
+    degraded = False
     if rt.role == "master":
-        workers["count"] = len(snapshots)
-        workers["nodes"] = {
-            cid: {
-                "worker": s.get("worker"),
-                "requests": sum(m.get("requests", 0) for m in s["stats"]["models"].values()),
-                "rps": (sum(m.get("requests", 0) for m in s["stats"]["models"].values()) / s["duration_s"])
-                if s.get("duration_s") else None,
-                "cpu_percent_mean": s.get("cpu_percent_mean"),
-                "cpu_percent_max": s.get("cpu_percent_max"),
-                "sink_dropped": (s.get("sink") or {}).get("dropped", 0),
-                "final": bool(s.get("final")),
-            }
-            for cid, s in rt.worker_snapshots.items()
-        }
-        if silent_workers:
-            workers["lost"] = silent_workers
-            trusted = False
-            warnings.append(f"{len(silent_workers)} worker(s) sent no final report ({', '.join(silent_workers)}); "
-                            "their last periodic data is included; the run is degraded")
+        workers, trusted, degraded = _workers_section(rt, silent_workers or [], trusted, warnings)
     interrupted = rt.interrupted + sum(int(s.get("interrupted", 0)) for s in snapshots)
     if interrupted:
         warnings.append(f"{interrupted} request(s) were cut off when users stopped (use --stop-timeout)")
@@ -178,6 +212,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
         },
         calls_per_day=rt.settings.calls_per_day,
     )
+    summary["degraded"] = degraded
     slo_result = {"passed": True, "checks": []}
     if rt.slos:
         from ..report.slo import evaluate

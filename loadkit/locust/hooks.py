@@ -8,9 +8,17 @@
 - worker -> master: every Locust stats report carries the worker's
   cumulative RunStats snapshot (``report_to_master``); the master keeps the
   newest per worker, so the merge is exact and a lost message loses nothing.
-- ``quitting``: the master asks every live worker for a final snapshot
-  (``loadkit_flush`` -> ``loadkit_final``), waits for them, merges, writes
-  summary.json and sets the exit code.
+- ``test_stopping`` (master): before Locust tells workers to quit, the
+  master asks every live worker for a final snapshot (``loadkit_flush`` ->
+  ``loadkit_final``: the worker stops its users, waits for in-flight requests
+  and its sink, then answers) and waits for them. Done here, not in
+  ``quitting``: in a headless run Locust sends ``quit`` and kills the
+  master's message listener before ``quitting`` fires.
+- worker membership (master): a watcher notes every worker that joins, goes
+  missing (heartbeats stopped) or leaves, with when and its last report, and
+  tells live workers their ``index``/``count`` (``loadkit_workers``) so an
+  open-loop rate is split over the workers alive now.
+- ``quitting``: merge, write summary.json and set the exit code.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ log = logging.getLogger("loadkit")
 
 _installed = False
 _FINAL_WAIT_S = 15.0
+_WATCH_INTERVAL_S = 0.5
 
 
 def install() -> None:
@@ -43,12 +52,22 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    events.init_command_line_parser.add_listener(_add_locust_arguments)
     events.init.add_listener(_on_init)
     events.test_start.add_listener(_on_test_start)
+    events.test_stopping.add_listener(_on_test_stopping)
     events.test_stop.add_listener(_on_test_stop)
     events.quitting.add_listener(_on_quitting)
     events.report_to_master.add_listener(_on_report_to_master)
     events.worker_report.add_listener(_on_worker_report)
+
+
+def _add_locust_arguments(parser) -> None:
+    # Same name as the loadkit setting, so plain `locust --master --require-workers 2` works too.
+    parser.add_argument("--require-workers", type=int, default=None, env_var="LOADKIT_REQUIRE_WORKERS",
+                        include_in_web_ui=False,
+                        help="loadkit: exit 3 unless this many workers finish with a final report "
+                             "(default: every worker that joined)")
 
 
 def _role(environment) -> str:
@@ -68,6 +87,12 @@ def _on_init(environment, **_kw) -> None:
         sys.exit(2)
     if not settings.host and environment.host:
         settings = settings.with_(host=environment.host)
+    required = getattr(environment.parsed_options, "require_workers", None)
+    if required is not None:
+        if required < 0:
+            log.error("--require-workers %d is negative; give 0 (every worker that joined) or a count", required)
+            sys.exit(2)
+        settings = settings.with_(require_workers=required)
     role = _role(environment)
     rt = Runtime(settings, role=role)
     rt.request_event = environment.events.request
@@ -77,6 +102,7 @@ def _on_init(environment, **_kw) -> None:
     if role == "worker":
         runner.register_message("loadkit_run", _on_run_message)
         runner.register_message("loadkit_flush", _on_flush_request)
+        runner.register_message("loadkit_workers", _on_workers_message)
     elif role == "master":
         runner.register_message("loadkit_final", _on_final_snapshot)
     if role in ("local", "master"):
@@ -89,6 +115,53 @@ def _on_run_message(msg, **_kw) -> None:
     rt = get_runtime()
     rt.run_id = msg.data["run_id"]
     rt.worker_index = msg.data.get("index")
+    rt.worker_count = msg.data.get("count", rt.worker_count)
+
+
+def _on_workers_message(msg, **_kw) -> None:
+    """The master's current membership: this worker's ``index`` among ``count`` live workers."""
+    rt = get_runtime()
+    rt.worker_index = msg.data["index"]
+    rt.worker_count = msg.data["count"]
+
+
+def _live_workers(runner) -> list[str]:
+    """Client ids of connected, non-missing workers, in Locust's worker-index order."""
+    live = [c.id for c in runner.clients.values() if c.state != "missing"]
+    return sorted(live, key=runner.get_worker_index)
+
+
+def _broadcast_membership(rt: Runtime, runner, live: list[str]) -> None:
+    for index, cid in enumerate(live):
+        runner.send_message("loadkit_workers", {"index": index, "count": len(live)}, cid)
+    rt.worker_count = len(live)
+
+
+def _watch_workers(rt: Runtime, runner) -> None:
+    """Master greenlet: record joins and losses, rebroadcast index/count on every change."""
+    known: list[str] = []
+    while True:
+        live = _live_workers(runner)
+        for cid in live:
+            rt.workers_joined.setdefault(cid, time.time())
+        for cid in rt.workers_joined:
+            if cid in live or cid in rt.workers_lost or rt.worker_snapshots.get(cid, {}).get("final"):
+                continue
+            client = runner.clients.get(cid)
+            last = rt.worker_snapshots.get(cid, {})
+            rt.workers_lost[cid] = {
+                "lost_at": time.time(),
+                "lost_after_s": round(rt.duration_s(), 3),
+                "reason": "heartbeats stopped" if client is not None else "disconnected",
+                "last_report_at": last.get("sent_at"),
+            }
+            log.warning("worker %s lost (%s) %.1f s into the run; its last report (%s requests) is kept",
+                        cid, rt.workers_lost[cid]["reason"], rt.duration_s(),
+                        sum(m.get("requests", 0) for m in last.get("stats", {}).get("models", {}).values()))
+        if live != known:
+            _broadcast_membership(rt, runner, live)
+            known = live
+        gevent.sleep(_WATCH_INTERVAL_S)
 
 
 def _start_monitor(rt: Runtime) -> None:
@@ -120,8 +193,12 @@ def _on_test_start(environment, **_kw) -> None:
     rt = get_runtime()
     if rt.role == "master":
         rt.mark_started()
-        for i, client in enumerate(list(environment.runner.clients.values())):
-            environment.runner.send_message("loadkit_run", {"run_id": rt.run_id, "index": i}, client.id)
+        live = _live_workers(environment.runner)
+        for i, cid in enumerate(live):
+            environment.runner.send_message("loadkit_run", {"run_id": rt.run_id, "index": i, "count": len(live)}, cid)
+        rt.worker_count = len(live)
+        if rt.watcher is None:
+            rt.watcher = gevent.spawn(_watch_workers, rt, environment.runner)
         return
     rt.mark_started()
     if rt.sink is None:
@@ -175,6 +252,9 @@ def _on_worker_report(client_id, data, **_kw) -> None:
 
 def _on_flush_request(msg, **_kw) -> None:
     rt = get_runtime()
+    # Stop the users first (graceful within --stop-timeout) so the final
+    # snapshot is the last one: nothing is sent after it.
+    rt.environment.runner.stop()
     rt.mark_stopped()
     deadline = time.monotonic() + 10.0
     while rt.in_flight and time.monotonic() < deadline:
@@ -192,7 +272,7 @@ def _on_final_snapshot(msg, **_kw) -> None:
 def _collect_final_snapshots(rt: Runtime, environment) -> list[str]:
     """Ask live workers for their final numbers; returns the ids that never answered."""
     runner = environment.runner
-    live = [c.id for c in runner.clients.values() if c.state != "missing"]
+    live = _live_workers(runner)
     for cid in live:
         runner.send_message("loadkit_flush", {}, cid)
     deadline = time.monotonic() + _FINAL_WAIT_S
@@ -201,6 +281,17 @@ def _collect_final_snapshots(rt: Runtime, environment) -> list[str]:
             break
         gevent.sleep(0.05)
     return [cid for cid in live if not rt.worker_snapshots.get(cid, {}).get("final")]
+
+
+def _on_test_stopping(environment, **_kw) -> None:
+    rt = get_runtime()
+    if rt.role != "master" or rt.final_collected is not None:
+        return
+    rt.final_collected = []  # guards re-entry: Locust may call stop() again while we wait
+    if rt.watcher is not None:
+        rt.watcher.kill(block=False)
+    rt.final_collected = _collect_final_snapshots(rt, environment)
+    rt.mark_stopped()
 
 
 def _on_quitting(environment, **_kw) -> None:
@@ -213,7 +304,9 @@ def _on_quitting(environment, **_kw) -> None:
     if rt.preflight_failed:
         return
     if rt.role == "master":
-        silent = _collect_final_snapshots(rt, environment)
+        silent = rt.final_collected
+        if silent is None:  # stopped without test_stopping (never started, or an older Locust)
+            silent = _collect_final_snapshots(rt, environment)
         merged = RunStats(rt.stats.prices)
         for snap in rt.worker_snapshots.values():
             merged.merge(RunStats.from_dict(snap["stats"]))

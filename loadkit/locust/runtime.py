@@ -83,6 +83,14 @@ class Runtime:
         self.interrupted = 0  # requests cut by Locust stopping a user mid-request
         self.environment: Any = None
         self.worker_index: int | None = None
+        # Live workers the master last announced (loadkit_workers): an open-loop
+        # schedule gives this process rate / worker_count.
+        self.worker_count = 1
+        # master only: membership over the run and the final-report round
+        self.workers_joined: dict[str, float] = {}
+        self.workers_lost: dict[str, dict] = {}
+        self.watcher: Any = None
+        self.final_collected: list[str] | None = None
         self.monitor: Any = None
         self.slos: list = []
 

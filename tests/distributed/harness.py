@@ -1,0 +1,128 @@
+"""Master + workers as real subprocesses, started with loadkit.locust.commands."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadkit.locust.commands import master_command, worker_command
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = "loadkit/locustfiles/chat.py"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    for key in [k for k in env if k.startswith("LOADKIT_") or k.startswith("LOCUST_")]:
+        del env[key]
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Node:
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class DistributedRun:
+    """One master and its workers; ``results(name)`` is that node's results/<run_id> folder."""
+
+    tmp: Path
+    run_id: str
+    host: str
+    master_port: int = 0
+    master: Node | None = None
+    workers: list[Node] = field(default_factory=list)
+
+    def env(self, node: str, **extra: str) -> dict[str, str]:
+        # Each node its own results dir: two processes must not append to one records.jsonl.gz.
+        return base_env(LOADKIT_RESULTS_DIR=str(self.tmp / node), LOADKIT_RUN_ID=self.run_id,
+                        LOADKIT_HOST=self.host, LOADKIT_MODELS="claude-4-haiku,gpt-4o-mini", **extra)
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], prefix: list[str] = ()) -> Node:
+        log_path = self.tmp / f"{name}.log"
+        fh = open(log_path, "w")
+        proc = subprocess.Popen([*prefix, *argv], cwd=REPO_ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        fh.close()
+        return Node(name, proc, log_path)
+
+    def start_master(self, *, expect_workers: int, users: int, run_time: str, bind: str = "127.0.0.1",
+                     **env_extra: str) -> Node:
+        self.master_port = self.master_port or free_port(bind)
+        argv = master_command(LOCUSTFILE, expect_workers=expect_workers, users=users, spawn_rate=users,
+                              run_time=run_time, host=self.host, bind_port=self.master_port, python=sys.executable)
+        argv += ["--master-bind-host", bind, "--expect-workers-max-wait", "60"]
+        self.master = self._spawn("master", argv, self.env("master", **env_extra))
+        return self.master
+
+    def start_worker(self, *, master_host: str = "127.0.0.1", prefix: list[str] = (), host: str | None = None,
+                     **env_extra: str) -> Node:
+        name = f"worker{len(self.workers)}"
+        argv = worker_command(LOCUSTFILE, master_host=master_host, master_port=self.master_port,
+                              python=sys.executable)
+        env = self.env(name, **env_extra)
+        if host:
+            env["LOADKIT_HOST"] = host
+        node = self._spawn(name, argv, env, prefix=list(prefix))
+        self.workers.append(node)
+        return node
+
+    def wait_master(self, timeout_s: float) -> int:
+        try:
+            return self.master.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"master still running after {timeout_s} s; log:\n{self.master.log()[-4000:]}")
+
+    def summary(self) -> dict:
+        path = self.tmp / "master" / self.run_id / "summary.json"
+        assert path.exists(), f"no summary.json; master log:\n{self.master.log()[-4000:]}"
+        return json.loads(path.read_text())
+
+    def records(self, node: str) -> list[dict]:
+        """Raw records one worker wrote (``records.jsonl.gz`` in its own results folder)."""
+        path = self.tmp / node / self.run_id / "records.jsonl.gz"
+        if not path.exists():
+            return []
+        with gzip.open(path, "rt") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def stop_all(self) -> None:
+        for node in [*self.workers, *([self.master] if self.master else [])]:
+            if node.proc.poll() is None:
+                try:
+                    os.killpg(node.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                node.proc.wait(10)
+
+    def wait_for_log(self, node: Node, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in node.log():
+                return
+            if node.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{node.name} never logged {text!r}; log:\n{node.log()[-3000:]}")

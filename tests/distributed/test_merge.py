@@ -1,0 +1,80 @@
+"""Master + 2 workers as real subprocesses: the merged summary is exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from loadkit.metrics import LatencyHistogram
+from tests.support.simproc import start_simulator
+
+from .harness import DistributedRun
+
+pytestmark = pytest.mark.slow
+
+# HdrHistogram with 3 significant digits: a reported value is within 0.1 % of
+# some value in its bucket; the bucket-midpoint report halves that.
+HDR_RELATIVE_ERROR = 0.001
+
+
+def _percentile_of_union(values: list[float], p: float) -> float:
+    """The raw value of rank round(p/100 * n) (HdrHistogram's own rank rule), ms."""
+    ordered = np.sort(np.asarray(values))
+    rank = max(1, int(p / 100.0 * len(ordered) + 0.5))
+    return float(ordered[rank - 1])
+
+
+def _e2e_ms(record: dict) -> float:
+    return (record["done_at"] - record["sent_at"]) * 1000.0
+
+
+@pytest.fixture
+def fixed_sim():
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=40,itl_ms=5,tokens=8", "--seed", "7") as sim:
+        yield sim
+
+
+def test_two_workers_merge_equals_what_the_simulator_served(fixed_sim, tmp_path):
+    run = DistributedRun(tmp_path, "merge-2w", fixed_sim.base_url)
+    try:
+        run.start_master(expect_workers=2, users=8, run_time="8s")
+        run.start_worker()
+        run.start_worker()
+        code = run.wait_master(90)
+        for w in run.workers:
+            w.proc.wait(20)
+    finally:
+        run.stop_all()
+    summary = run.summary()
+    served = fixed_sim.stats()
+    assert code == 0, run.master.log()[-3000:]
+
+    attempts = sum(m["attempts"] for m in summary["models"].values())
+    preflight = sum(summary["preflight"]["requests_by_model"].values())
+    assert attempts + preflight == served["chat_requests_total"]
+    assert attempts > 100  # the run really sent load
+
+    # per-model splits add up, and match what the simulator served per model
+    for model, stats in summary["models"].items():
+        assert stats["attempts"] + summary["preflight"]["requests_by_model"].get(model, 0) == \
+            served["chat_requests"][model]
+    assert summary["totals"]["requests"] == sum(m["requests"] for m in summary["models"].values())
+
+    # both workers reported, finally, and their counts add up to the merge
+    nodes = summary["workers"]["nodes"]
+    assert summary["workers"]["count"] == 2 and len(nodes) == 2
+    assert all(n["final"] for n in nodes.values())
+    assert sum(n["requests"] for n in nodes.values()) == summary["totals"]["requests"]
+    assert all(n["requests"] > 0 for n in nodes.values())
+
+    # merged percentiles == percentiles of the union of the workers' raw records
+    records = run.records("worker0") + run.records("worker1")
+    assert len(records) == attempts, "every attempt is in some worker's records.jsonl.gz"
+    for model in summary["models"]:
+        # summary e2e_ms: successful, warm attempts (cold ones are reported apart)
+        values = [_e2e_ms(r) for r in records if r["model"] == model and r["outcome"] == "ok" and not r["cold"]]
+        assert len(values) == summary["models"][model]["e2e_ms"]["count"]
+        for p in (50, 95, 99):
+            expected = _percentile_of_union(values, p)
+            reported = summary["models"][model]["e2e_ms"][f"p{p}"]
+            assert reported == pytest.approx(expected, rel=HDR_RELATIVE_ERROR, abs=0.002), (model, p)
