@@ -11,13 +11,19 @@ threads of :func:`open_loop_step`, a Locust user). Phases:
    each step until a step is limited (429s in more than ``onset_fraction`` of
    its requests). Clean steps below the limit refill the bucket, so this
    onset is an upper bound.
-3. **saturated** — one more step at that rate, starting from an empty bucket:
-   its successful requests per second are the sustained throughput under the
-   limit.
-4. **down** — from just above the sustained throughput, lower the rate by
-   ``refine_factor`` per step until a step is clean. Every step starts from
-   the empty bucket the limited step before it left, so the lowest limited
-   rate is where 429s begin.
+3. **saturated** — the same rate again, now from an empty bucket: if it is
+   limited too, its successful requests per second are the sustained
+   throughput under the limit (if not, the 429s were a transient and the
+   ramp goes on up).
+4. **down** — from ``refine_start`` x the sustained throughput, lower the
+   rate by ``refine_factor`` per step until a step is clean. Every step
+   starts from the empty bucket the limited step before it left, so the
+   lowest limited rate is where 429s begin.
+
+A step resolves a rate excess of about one request per step, and pauses
+between steps refill a bucket a little: give steps ~30 requests at the
+limit (``step_duration_s`` >= 30 / expected limit per second) for a 10 %
+answer.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from .arrivals import ArrivalSchedule
+from .client import ChatClient, ChatRequest
+from .records import RequestRecord
 
-__all__ = ["StepResult", "RampStep", "RampResult", "find_rate_limit", "open_loop_step"]
+__all__ = ["StepResult", "RampStep", "RampResult", "find_rate_limit", "open_loop_step", "ChatStepRunner"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +102,8 @@ def find_rate_limit(
     max_rate_per_s: float,
     step_duration_s: float,
     step_factor: float = 1.5,
-    refine_factor: float = 0.95,
+    refine_factor: float = 0.97,
+    refine_start: float = 1.06,
     onset_fraction: float = 0.02,
     drain: bool = True,
     max_drain_steps: int = 30,
@@ -125,21 +134,24 @@ def find_rate_limit(
         else:
             return out  # no 429 even at the highest rate: no limit below max_rate_per_s
     rate = start_rate_per_s
-    onset_up = None
+    saturated = None
     while rate <= max_rate_per_s * (1 + 1e-9):
-        s = step("up", rate)
-        if s.limited:
-            onset_up = rate
-            break
+        if step("up", rate).limited:
+            # Repeat the rate from the now-empty bucket: a limited repeat confirms the onset and
+            # measures the sustained throughput; a clean one means the 429s were a transient
+            # (e.g. the bucket the drain left empty) and the ramp goes on.
+            confirm = step("saturated", rate)
+            if confirm.limited:
+                saturated = confirm
+                break
         out.last_clean_rate_per_s = rate
         rate *= step_factor
-    if onset_up is None:
+    if saturated is None:
         return out
-    saturated = step("saturated", onset_up)
     out.sustained_ok_per_s = saturated.ok_per_s
-    out.onset_rate_per_s = onset_up
-    # Start just above the sustained rate: the limit lies there, not at the burst-inflated onset_up.
-    rate = min(onset_up * refine_factor, saturated.ok_per_s / refine_factor**2)
+    out.onset_rate_per_s = saturated.rate_per_s
+    # Start just above the sustained rate: the limit lies there, not at the burst-inflated onset.
+    rate = min(saturated.rate_per_s * refine_factor, saturated.ok_per_s * refine_start)
     for _ in range(max_refine_steps):
         s = step("down", rate)
         if not s.limited:
@@ -155,6 +167,7 @@ def open_loop_step(
     rate_per_s: float,
     duration_s: float,
     *,
+    pool: ThreadPoolExecutor | None = None,
     max_in_flight: int = 32,
     clock: Callable[[], float] = time.perf_counter,
     sleep: Callable[[float], None] = time.sleep,
@@ -163,8 +176,9 @@ def open_loop_step(
     """Call ``send()`` (returns an HTTP status, 0 for no response) at a constant ``rate_per_s`` for ``duration_s``.
 
     Sends are due by an absolute schedule and run on up to ``max_in_flight``
-    threads, so a slow answer does not delay the next send; the step waits
-    for every answer before it returns.
+    threads (``pool``, or a new one of ``max_in_flight`` threads), so a slow
+    answer does not delay the next send; the step waits for every answer
+    before it returns.
     """
     counts = {"sent": 0, "ok": 0, "n429": 0}
     lock = threading.Lock()
@@ -183,7 +197,11 @@ def open_loop_step(
 
     start = clock()
     schedule = ArrivalSchedule.constant(rate_per_s, start, rng or random.Random(0), stagger=False)
-    with ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="loadkit-ramp") as pool:
+    own_pool = pool is None
+    if pool is None:
+        pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="loadkit-ramp")
+    futures = []
+    try:
         while True:
             at = schedule.next_intended_at()
             if at >= start + duration_s:
@@ -191,5 +209,62 @@ def open_loop_step(
             delay = at - clock()
             if delay > 0:
                 sleep(delay)
-            pool.submit(one)
+            futures.append(pool.submit(one))
+        wait(futures)
+    finally:
+        if own_pool:
+            pool.shutdown(wait=True)
     return StepResult(counts["sent"], counts["ok"], counts["n429"], duration_s)
+
+
+class ChatStepRunner:
+    """``run_step`` for :func:`find_rate_limit` over real chat requests, one :class:`ChatClient` per thread.
+
+    ``make_request()`` gives each request (e.g. a Workload's with the model
+    fixed); ``on_record(record)`` sees every record (e.g. ``RunStats.add``),
+    from the sending threads. No retries: a ramp counts raw 429s.
+    """
+
+    def __init__(
+        self,
+        make_client: Callable[[], ChatClient],
+        make_request: Callable[[], ChatRequest],
+        *,
+        max_in_flight: int = 32,
+        on_record: Callable[[RequestRecord], object] | None = None,
+    ):
+        self._make_client = make_client
+        self._make_request = make_request
+        self._on_record = on_record
+        self._local = threading.local()
+        self._clients: list[ChatClient] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="loadkit-ramp")
+
+    def _send(self) -> int:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._make_client()
+            with self._lock:
+                self._clients.append(client)
+        with self._lock:  # make_request may share a Workload and its rng
+            req = self._make_request()
+        rec = client.chat(req)
+        if self._on_record is not None:
+            self._on_record(rec)
+        return rec.status or 0
+
+    def run_step(self, rate_per_s: float, duration_s: float) -> StepResult:
+        """Send at ``rate_per_s`` for ``duration_s`` seconds; counts of sent, 200 and 429."""
+        return open_loop_step(self._send, rate_per_s, duration_s, pool=self._pool)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for client in self._clients:
+            client.close()
+
+    def __enter__(self) -> "ChatStepRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
