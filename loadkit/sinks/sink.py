@@ -194,10 +194,14 @@ class Sink:
         else:
             self._stop_drainer.set()
             self._drainer.join(max(0.1, deadline - time.monotonic()))
-            # The drainer has done its final pass; let the writer empty the rest.
+            # The drainer has done its final pass, but other greenlets may have
+            # submitted while we waited for it (a last worker point, the stop
+            # event): drain those here, then let the writer empty the rest.
             while time.monotonic() < deadline:
+                if self._queue:
+                    self._safe_drain()
                 with self._pending_lock:
-                    if not self._pending and not self._inflight:
+                    if not self._pending and not self._inflight and not self._queue:
                         break
                 self._wake_writer.set()
                 time.sleep(0.02)

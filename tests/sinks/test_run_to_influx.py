@@ -1,0 +1,61 @@
+"""A real `loadkit run` against the zero-latency simulator streams every attempt to InfluxDB.
+
+The sink-level tests drive >= 20,000 records; these runs are shorter (a few
+thousand requests on a shared 2-core machine) to keep the suite fast.
+TODO(main engineer): raise RUN_TIME to reach >= 20,000 requests in CI (about
+40 s per API here) once the suite's time budget allows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadkit.config import Settings
+from loadkit.sinks import influx_report
+from tests.support.servers import influx, victoria  # noqa: F401  (fixtures)
+
+RUN_TIME = "6s"
+
+
+def _run(tmp_path: Path, env_extra: dict, run_id: str) -> dict:
+    env = dict(os.environ, **env_extra)
+    loadkit = Path(sys.executable).with_name("loadkit")
+    proc = subprocess.run(
+        [str(loadkit), "run", "--run-id", run_id, "--users", "32", "--spawn-rate", "1000", "--run-time", RUN_TIME,
+         "--results-dir", str(tmp_path), "--sim-args", "--profile zero"],
+        env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads((tmp_path / run_id / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_run_over_v1_api_counts_and_percentiles_match_summary(influx, tmp_path):
+    influx.create_db("runs")
+    summary = _run(tmp_path, {"LOADKIT_INFLUX_URL": influx.url, "LOADKIT_INFLUX_DB": "runs"}, "e2e-v1")
+    requests = summary["totals"]["requests"]
+    assert requests > 1000
+    assert summary["sink"]["dropped"] == 0
+    assert influx.count("runs") == requests  # one attempt per request: the zero profile has no 429s
+    report = influx_report(Settings(influx_url=influx.url, influx_db="runs"), "e2e-v1")
+    for model, ours in summary["models"].items():
+        theirs = report["models"][model]
+        assert theirs["requests"] == ours["requests"]
+        for metric in ("e2e_ms", "ttft_ms"):
+            for p in ("p95", "p99"):
+                assert theirs[metric][p] == pytest.approx(ours[metric][p], rel=0.02, abs=0.2), (model, metric, p)
+
+
+@pytest.mark.slow
+def test_run_over_v2_api_counts_match_summary(victoria, tmp_path):
+    summary = _run(tmp_path, {"LOADKIT_INFLUX_URL": victoria.url, "LOADKIT_INFLUX_BUCKET": "runs",
+                              "LOADKIT_INFLUX_ORG": "lk", "LOADKIT_INFLUX_TOKEN": "tok"}, "e2e-v2")
+    series = [s for s in victoria.samples("llm_request_attempt") if s[0]["run_id"] == "e2e-v2"]
+    assert sum(len(ts) for _, ts in series) == summary["totals"]["requests"]
+    assert summary["sink"]["dropped"] == 0
