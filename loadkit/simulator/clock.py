@@ -1,12 +1,16 @@
 """Sleeping until absolute deadlines with sub-millisecond accuracy at low load.
 
-Event-loop timers are millisecond-grained (uvloop's clock is cached in whole
-ms, so its timers fire up to ~1 ms early or late; the default loop rounds
-epoll timeouts up).  `sleep_until` sleeps on the loop until ``SPIN_WINDOW_S``
-before the deadline, then yields to the loop (``sleep(0)``) until the
-monotonic clock passes it.  Spinning only happens while few waits are
-pending (``MAX_SPINNERS``), so under heavy load it degrades to plain timer
-accuracy instead of burning the core.
+Event-loop timers are millisecond-grained: uvloop's clock is cached in whole
+ms, so its timers fire up to ~1 ms early or late, and the default loop
+rounds epoll timeouts up to the next ms.  `sleep_until` sleeps on the loop
+until ``FINE_WINDOW_S`` before the deadline, then finishes with a blocking
+high-resolution ``time.sleep`` (clock_nanosleep).  The blocking part holds
+the loop for at most ``FINE_WINDOW_S`` and is only used while few timed
+waits are pending (``MAX_FINE_WAITERS``); under heavy load every wait stays
+on the loop and timing degrades to timer accuracy instead of stalling I/O.
+A blocking sleep beats spinning on ``sleep(0)``: it gives the CPU away, and
+the kernel's wakeup preemption gets a sleeper back on time even when other
+processes keep the cores busy.
 """
 
 from __future__ import annotations
@@ -14,28 +18,29 @@ from __future__ import annotations
 import asyncio
 import time
 
-SPIN_WINDOW_S = 0.0025
-MAX_SPINNERS = 16
+FINE_WINDOW_S = 0.0015
+MAX_FINE_WAITERS = 8
 
 now_s = time.monotonic
-_spinners = 0
+_pending = 0
 
 
 async def sleep_until(deadline_s: float) -> None:
     """Return at (not before) the monotonic time ``deadline_s``, in seconds."""
-    global _spinners
+    global _pending
     remaining = deadline_s - now_s()
     if remaining <= 0:
         return
-    if remaining > SPIN_WINDOW_S:
-        await asyncio.sleep(remaining - SPIN_WINDOW_S)
-    if _spinners >= MAX_SPINNERS:
+    _pending += 1
+    try:
+        if remaining > FINE_WINDOW_S:
+            await asyncio.sleep(remaining - FINE_WINDOW_S)
+        if _pending <= MAX_FINE_WAITERS:
+            remaining = deadline_s - now_s()
+            if remaining > 0:
+                time.sleep(remaining)
+            return
         while (remaining := deadline_s - now_s()) > 0:
             await asyncio.sleep(remaining)
-        return
-    _spinners += 1
-    try:
-        while now_s() < deadline_s:
-            await asyncio.sleep(0)
     finally:
-        _spinners -= 1
+        _pending -= 1

@@ -68,6 +68,11 @@ class ResponseWriter:
         self.status = 0
 
     @property
+    def keep_alive(self) -> bool:
+        """True while the connection stays open after this response."""
+        return self._keep_alive
+
+    @property
     def closed(self) -> bool:
         """True when the client went away."""
         return self._protocol.closed
@@ -155,6 +160,7 @@ class HttpProtocol(asyncio.Protocol):
         self._buffer = bytearray()
         self._busy = False
         self._paused = False
+        self._reading_paused = False
         self._drain_waiter: asyncio.Future | None = None
         self.transport = None
         self.closed = False
@@ -234,7 +240,9 @@ class HttpProtocol(asyncio.Protocol):
         path, _, query = target.partition("?")
         request = Request(method, path, query, headers, body, now_s(), keep_alive)
         self._busy = True
-        self.transport.pause_reading() if len(buffer) > MAX_HEADER_BYTES else None
+        if len(buffer) > MAX_HEADER_BYTES:  # a pipelining client is far ahead: stop reading
+            self._reading_paused = True
+            self.transport.pause_reading()
         writer = ResponseWriter(self, keep_alive)
         task = asyncio.get_running_loop().create_task(self._run(request, writer))
         task.add_done_callback(_log_task_error)
@@ -253,12 +261,11 @@ class HttpProtocol(asyncio.Protocol):
                 writer.finish()
             self._busy = False
             if not self.closed:
-                if not writer._keep_alive:
+                if not writer.keep_alive:
                     return
-                try:
+                if self._reading_paused:
+                    self._reading_paused = False
                     self.transport.resume_reading()
-                except Exception:  # noqa: BLE001 - transport may be closing
-                    pass
                 if self._buffer:
                     self._next_request()
 

