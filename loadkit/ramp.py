@@ -106,12 +106,16 @@ def find_rate_limit(
     refine_start: float = 1.06,
     onset_fraction: float = 0.02,
     drain: bool = True,
+    drain_step_s: float | None = None,
     max_drain_steps: int = 30,
     max_refine_steps: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> RampResult:
     """Ramp the rate until 429s begin; returns the onset, last clean rate and sustained throughput.
 
     All three are None when no step up to ``max_rate_per_s`` drew 429s.
+    Drain steps last ``drain_step_s`` (default half a step) so the drain
+    stops soon after the burst is spent.
     """
     if not 0 < start_rate_per_s <= max_rate_per_s:
         raise ValueError(f"need 0 < start_rate_per_s <= max_rate_per_s (got {start_rate_per_s}, {max_rate_per_s})")
@@ -119,9 +123,9 @@ def find_rate_limit(
         raise ValueError("need step_factor > 1, 0 < refine_factor < 1 and step_duration_s > 0")
     out = RampResult()
 
-    def step(phase: str, rate: float) -> RampStep:
-        res = run_step(rate, step_duration_s)
-        duration = res.duration_s if res.duration_s else step_duration_s
+    def step(phase: str, rate: float, duration_s: float = step_duration_s) -> RampStep:
+        res = run_step(rate, duration_s)
+        duration = res.duration_s if res.duration_s else duration_s
         limited = res.n429 > 0 and res.n429 > onset_fraction * max(res.sent, 1)
         s = RampStep(phase, rate, duration, res, limited)
         out.steps.append(s)
@@ -129,10 +133,13 @@ def find_rate_limit(
 
     if drain:
         for _ in range(max_drain_steps):
-            if step("drain", max_rate_per_s).limited:
+            if step("drain", max_rate_per_s, drain_step_s or step_duration_s / 2).limited:
                 break
         else:
             return out  # no 429 even at the highest rate: no limit below max_rate_per_s
+        # The drain leaves the bucket empty: without a pause the first request of the next
+        # step would draw a 429 at any rate. Two requests' worth of refill at the start rate.
+        sleep(2.0 / start_rate_per_s)
     rate = start_rate_per_s
     saturated = None
     while rate <= max_rate_per_s * (1 + 1e-9):

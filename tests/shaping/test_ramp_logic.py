@@ -20,6 +20,9 @@ class BucketModel:
         self.level = min(self.capacity, self.level + (t - self.now) * self.refill_per_s)
         self.now = t
 
+    def sleep(self, seconds):
+        self._advance(self.now + seconds)
+
     def run_step(self, rate, duration):
         self.calls.append(rate)
         start = self.now
@@ -43,11 +46,12 @@ def test_ramp_finds_a_token_bucket_limit_within_10_percent(per_minute):
     limit_per_s = per_minute / 60
     # A step resolves a rate excess of about one request per step: ~30 requests a step at the limit.
     result = find_rate_limit(bucket.run_step, start_rate_per_s=limit_per_s / 4, max_rate_per_s=limit_per_s * 20,
-                             step_duration_s=30 / limit_per_s)
+                             step_duration_s=30 / limit_per_s, sleep=bucket.sleep)
     assert result.onset_per_min == pytest.approx(per_minute, rel=0.10)
     assert result.sustained_ok_per_min == pytest.approx(per_minute, rel=0.10)
     assert result.last_clean_rate_per_s < result.onset_rate_per_s
     phases = [s.phase for s in result.steps]
+    assert phases.count("saturated") == 1  # no transient 429s after the drain
     assert phases[0] == "drain" and "up" in phases and "saturated" in phases and phases[-1] == "down"
 
 
@@ -56,7 +60,8 @@ def test_without_a_limit_the_ramp_reports_none():
         n = int(rate * duration)
         return StepResult(n, n, 0)
 
-    result = find_rate_limit(never_limited, start_rate_per_s=1, max_rate_per_s=10, step_duration_s=1, max_drain_steps=3)
+    result = find_rate_limit(never_limited, start_rate_per_s=1, max_rate_per_s=10, step_duration_s=1, max_drain_steps=3,
+                             sleep=lambda s: None)
     assert result.onset_rate_per_s is None and result.sustained_ok_per_s is None
     assert [s.phase for s in result.steps] == ["drain"] * 3
 
@@ -68,7 +73,7 @@ def test_a_few_stray_429s_below_the_threshold_do_not_count_as_onset():
             return StepResult(n, n - 1, 1) if n >= 100 else StepResult(n, n, 0)
         return StepResult(n, int(50 * duration), n - int(50 * duration))
 
-    result = find_rate_limit(stray, start_rate_per_s=10, max_rate_per_s=100, step_duration_s=10, drain=False,
+    result = find_rate_limit(stray, start_rate_per_s=10, max_rate_per_s=100, step_duration_s=10, drain=False, sleep=lambda s: None,
                              onset_fraction=0.02)
     assert result.onset_rate_per_s >= 50
     assert result.sustained_ok_per_s == pytest.approx(50)

@@ -130,8 +130,9 @@ def test_ramp_finds_a_requests_per_minute_limit_within_10_percent():
 
         started = time.perf_counter()
         with ChatStepRunner(make_client, make_request, max_in_flight=16) as runner:
-            result = find_rate_limit(runner.run_step, start_rate_per_s=2.5, max_rate_per_s=100.0,
-                                     step_duration_s=2.0, step_factor=1.6)
+            # ~25 requests a step at the limit; a 150/s drain spends the 600-request burst in ~4 s.
+            result = find_rate_limit(runner.run_step, start_rate_per_s=5.0, max_rate_per_s=150.0,
+                                     step_duration_s=2.5, step_factor=2.0, refine_factor=0.95, refine_start=1.05)
         took = time.perf_counter() - started
     steps = [(s.phase, round(s.rate_per_s, 1), s.result.sent, s.result.n429) for s in result.steps]
     assert result.sustained_ok_per_min == pytest.approx(rpm, rel=0.10), steps
