@@ -1,0 +1,56 @@
+"""Task success through tasks.check against the simulator's answers (p = 1 and p = 0)."""
+
+import random
+
+import pytest
+
+from loadkit.client import ChatClient
+from loadkit.config import Settings
+from loadkit.shaping import Workload
+from loadkit.stats import RunStats
+from loadkit.tasks import CATEGORIES, apply
+from loadkit.transports import TransportOptions, make_transport
+from tests.support.simproc import start_simulator
+
+MODELS = ["claude-4-haiku", "gpt-4o-mini"]
+PER_CATEGORY = 8
+
+
+def run_tasks(p: float) -> RunStats:
+    flags = [x for c in CATEGORIES for x in ("--task-success", f"{c}={p}")]
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=0,itl_ms=0,tokens=30", "--cold-start-ms", "0",
+                         "--seed", "1", *flags) as sim:
+        # Small sources: a failing summary is padded to the source's length within max_tokens.
+        workload = Workload(
+            Settings(models=MODELS, max_tokens=256),
+            {"model_mix": "paired", "sim_hints": True,
+             "categories": {c: {"input_tokens": "uniform:40,80"} for c in CATEGORIES}},
+        )
+        client = ChatClient(make_transport("httpx", TransportOptions(sim.base_url)))
+        stats = RunStats()
+        rng = random.Random(3)
+        try:
+            n = 0
+            while min((stats.models[m].task_checked[c] if m in stats.models else 0)
+                      for m in MODELS for c in CATEGORIES) < PER_CATEGORY:
+                req = workload.next_request(rng)
+                rec = client.chat(req)
+                assert rec.outcome == "ok", rec
+                apply(rec, req)
+                stats.add(rec)
+                n += 1
+                assert n < 2000
+        finally:
+            client.close()
+    return stats
+
+
+@pytest.mark.parametrize("p, rate", [(1.0, 1.0), (0.0, 0.0)])
+def test_task_success_per_model_and_category_follows_the_simulator(p, rate):
+    stats = run_tasks(p)
+    for model in MODELS:
+        s = stats.models[model]
+        for category in CATEGORIES:
+            checked, passed = s.task_checked[category], s.task_passed[category]
+            assert checked >= PER_CATEGORY
+            assert passed / checked == rate, (model, category, passed, checked)
