@@ -254,9 +254,8 @@ class Simulator:
             self.stats.add_cold_start(model)
         headers = headers + [("x-sim-cold", "1" if cold_ms > 0 else "0")]
         capacity = self.capacity[model]
-        queued = capacity.limit is not None and (capacity.in_service >= capacity.limit)
         try:
-            await capacity.acquire(config.queue_timeout_s)
+            queued = await capacity.acquire(config.queue_timeout_s)
         except QueueTimeout:
             self.cold.end(model, now_s())
             message, code = "Request timed out waiting for capacity", "queue_timeout"

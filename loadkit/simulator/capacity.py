@@ -18,13 +18,15 @@ class ModelCapacity:
         self.in_service = 0
         self._waiters: deque[asyncio.Future] = deque()
 
-    async def acquire(self, timeout_s: float | None) -> None:
-        """Wait for a slot (FIFO); raise `QueueTimeout` after ``timeout_s``."""
+    async def acquire(self, timeout_s: float | None) -> bool:
+        """Wait for a slot (FIFO); return True when it had to queue.
+
+        Raises `QueueTimeout` after ``timeout_s`` in the queue."""
         if self.limit is None:
-            return
+            return False
         if self.in_service < self.limit and not self._waiters:
             self.in_service += 1
-            return
+            return False
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -44,6 +46,7 @@ class ModelCapacity:
             if isinstance(exc, asyncio.TimeoutError):
                 raise QueueTimeout() from None
             raise
+        return True
 
     def release(self) -> None:
         """Free a slot, handing it straight to the oldest waiter."""

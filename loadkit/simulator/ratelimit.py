@@ -110,13 +110,6 @@ class RateLimiter:
             waits.append(wait)
             charges.append((bucket, cost))
         allowed = all(w == 0.0 for w in waits)
-        if allowed:
-            for bucket, cost in charges:
-                bucket.level -= cost
-        for (bucket, _cost), kind in zip(charges, [k for k, l in (("requests", rpm), ("tokens", tpm)) if l is not None]):
-            headers.append((f"x-ratelimit-limit-{kind}", f"{bucket.capacity:g}"))
-            headers.append((f"x-ratelimit-remaining-{kind}", str(max(0, int(bucket.level)))))
-            headers.append((f"x-ratelimit-reset-{kind}", go_duration(bucket.reset_s())))
         retry_after_s = max(waits) if waits and not allowed else 0.0
         if allowed and config.rate_limit_every:
             count = self._every_counts.get(model, 0) + 1
@@ -124,6 +117,12 @@ class RateLimiter:
             if count % config.rate_limit_every == 0:
                 allowed = False
                 retry_after_s = EVERY_NTH_RETRY_AFTER_S
-                for bucket, cost in charges:  # a rejected request is not charged
-                    bucket.level += cost
+        if allowed:  # a rejected request is not charged
+            for bucket, cost in charges:
+                bucket.level -= cost
+        kinds = [kind for kind, limit in (("requests", rpm), ("tokens", tpm)) if limit is not None]
+        for (bucket, _cost), kind in zip(charges, kinds):
+            headers.append((f"x-ratelimit-limit-{kind}", f"{bucket.capacity:g}"))
+            headers.append((f"x-ratelimit-remaining-{kind}", str(max(0, int(bucket.level)))))
+            headers.append((f"x-ratelimit-reset-{kind}", go_duration(bucket.reset_s())))
         return Admission(allowed=allowed, retry_after_s=retry_after_s, headers=headers)
