@@ -6,6 +6,15 @@ model, or ``<unknown>``), auth, body validation, model check, rate limits
 (buckets, then every-Nth), injected errors (every-Nth, then random), cold
 start, the per-model capacity queue, and finally the answer (or, in gateway
 mode, the upstream's answer).  ``/_sim/*`` and ``/health`` need no auth.
+
+Deterministic counters: ``--rate-limit-every N`` counts, per model, the
+requests that passed auth, validation, the model check and the buckets;
+``--error-every N`` counts, over all models, the requests that got past the
+rate limits; ``--midstream-error-every N`` counts streamed requests that
+reach service, and fails the Nth after ``tokens // 2`` tokens (the random
+``--midstream-error-rate`` picks 0..tokens).  Rejected requests are never
+charged to a bucket.  ``x-ratelimit-*-requests`` / ``-tokens`` headers are
+sent (on 200 and 429) only when an rpm / tpm limit applies to the model.
 """
 
 from __future__ import annotations
