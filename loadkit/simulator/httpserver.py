@@ -250,6 +250,9 @@ class HttpProtocol(asyncio.Protocol):
     async def _run(self, request: Request, writer: ResponseWriter) -> None:
         try:
             await self._handler(request, writer)
+        except asyncio.CancelledError:  # shutting down mid-response: cut, don't fake an end
+            writer.abort()
+            raise
         except Exception:
             log.exception("handler failed for %s %s", request.method, request.path)
             if not writer.finished and writer.status == 0:
