@@ -53,6 +53,9 @@ def preflight_or_exit(rt: Runtime) -> None:
     if not s.preflight:
         return
     if not s.host:
+        options = rt.environment.parsed_options if rt.environment is not None else None
+        if options is not None and not getattr(options, "headless", False):
+            return  # web UI: the host comes from the start form; checked at test_start
         _fail_before_load(rt, "no host: give --host https://gateway.example/v1 (or use `loadkit run` for the simulator)")
     try:
         result = run_preflight(s.host, s.api_key, s.models, fallback=s.model_fallback, timeout_s=min(s.timeout_s, 30.0),
@@ -62,6 +65,25 @@ def preflight_or_exit(rt: Runtime) -> None:
         return
     rt.preflight = result.to_dict()
     rt.model_map = result.model_map
+
+
+def preflight_at_start(rt: Runtime, environment) -> bool:
+    """Web UI runs: preflight against the host from the start form; False (and the run stopped) on failure."""
+    if rt.preflight.get("model_map") or not rt.settings.preflight:
+        return True
+    host = rt.settings.host or environment.host
+    if not host:
+        return True
+    s = rt.settings
+    try:
+        result = run_preflight(host, s.api_key, s.models, fallback=s.model_fallback, timeout_s=min(s.timeout_s, 30.0),
+                               connect_timeout_s=s.connect_timeout_s, ca_bundle=s.ca_bundle, insecure=s.insecure)
+    except LoadkitError as exc:
+        log.error("loadkit preflight failed: %s", rt.redact(str(exc)))
+        return False
+    rt.preflight = result.to_dict()
+    rt.model_map = result.model_map
+    return True
 
 
 def check_sink_or_exit(rt: Runtime) -> None:

@@ -106,6 +106,9 @@ def _on_init(environment, **_kw) -> None:
     elif role == "master":
         runner.register_message("loadkit_final", _on_final_snapshot)
     if role in ("local", "master"):
+        from .webui import install_web_ui
+
+        install_web_ui(environment, rt)
         finish.load_slos_or_exit(rt)
         finish.preflight_or_exit(rt)
         finish.check_sink_or_exit(rt)
@@ -191,6 +194,9 @@ def _start_monitor(rt: Runtime) -> None:
 
 def _on_test_start(environment, **_kw) -> None:
     rt = get_runtime()
+    if rt.role in ("local", "master") and not finish.preflight_at_start(rt, environment):
+        gevent.spawn_later(0, environment.runner.stop)
+        return
     if rt.role == "master":
         rt.mark_started()
         live = _live_workers(environment.runner)

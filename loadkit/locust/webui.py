@@ -1,0 +1,201 @@
+"""The "LLM" tab in Locust's web UI, and loadkit's own routes.
+
+The tab uses Locust's extension points (``extended_tabs``/``extended_tables``
+in ``template_args`` and ``extended_stats`` added to ``/stats/requests``), so
+it refreshes live with the rest of the UI. Its rows come from the same live
+summary as ``/loadkit/summary.json`` (merged worker snapshots on a master).
+Every loadkit route goes through ``auth_required_if_enabled``, so
+``--web-login`` protects them like Locust's own pages.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Response, request
+
+from ..report.summary import build_summary
+from ..stats import RunStats
+from .runtime import Runtime
+
+log = logging.getLogger("loadkit")
+
+__all__ = ["install_web_ui", "live_summary", "llm_rows", "TAB_KEY"]
+
+TAB_KEY = "llm"
+
+COLUMNS = [
+    ("model", "Model"),
+    ("requests", "Requests"),
+    ("success_rate", "Success %"),
+    ("ttft_p50", "TTFT p50 ms"),
+    ("ttft_p95", "TTFT p95 ms"),
+    ("ttft_p99", "TTFT p99 ms"),
+    ("e2e_p50", "e2e p50 ms"),
+    ("e2e_p95", "e2e p95 ms"),
+    ("e2e_p99", "e2e p99 ms"),
+    ("itl_p50", "ITL p50 ms"),
+    ("itl_p95", "ITL p95 ms"),
+    ("tokens_per_s", "Out tok/s"),
+    ("responses_429", "429s"),
+    ("retries", "Retries"),
+    ("throttled_s", "Throttled s"),
+    ("cold", "Cold starts"),
+    ("cold_ttft_p50", "Cold TTFT p50 ms"),
+    ("cost_usd", "Cost so far $"),
+    ("sink", "Sink written / dropped"),
+]
+
+
+def live_stats(rt: Runtime) -> RunStats:
+    """This process's stats, or on a master the merge of the newest worker snapshots."""
+    if rt.role != "master":
+        return rt.stats
+    merged = RunStats(rt.stats.prices)
+    for snap in rt.worker_snapshots.values():
+        merged.merge(RunStats.from_dict(snap["stats"]))
+    return merged
+
+
+def live_summary(rt: Runtime) -> dict[str, Any]:
+    sink: dict[str, Any] = {"written": 0, "dropped": 0}
+    parts = [s.get("sink") or {} for s in rt.worker_snapshots.values()]
+    if rt.sink is not None:
+        parts.append(rt.sink.stats())
+    for p in parts:
+        sink["written"] += int(p.get("written", 0) or 0)
+        sink["dropped"] += int(p.get("dropped", 0) or 0)
+    runner = rt.environment.runner if rt.environment is not None else None
+    return build_summary(
+        live_stats(rt),
+        run_id=rt.run_id,
+        started_at=rt.started_wall or "",
+        duration_s=rt.duration_s() or 1e-9,
+        host=rt.settings.host or (rt.environment.host if rt.environment is not None else "") or "",
+        users=getattr(runner, "user_count", 0) or 0,
+        workers={"count": len(rt.worker_snapshots) or 1},
+        preflight=rt.preflight,
+        sink=sink,
+        calls_per_day=rt.settings.calls_per_day,
+    )
+
+
+def _r(x: float | None, digits: int = 1) -> Any:
+    return None if x is None else round(x, digits)
+
+
+def llm_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model plus "all models", in the tab's column keys."""
+    rows = []
+    sink = summary.get("sink", {})
+    items = list(summary["models"].items()) + [("all models", summary["totals"])]
+    for name, m in items:
+        rl = m["rate_limit"]
+        rows.append({
+            "model": name,
+            "safe_name": name,
+            "requests": m["requests"],
+            "success_rate": _r(None if m["success_rate"] is None else 100 * m["success_rate"], 2),
+            "ttft_p50": _r(m["ttft_ms"]["p50"]),
+            "ttft_p95": _r(m["ttft_ms"]["p95"]),
+            "ttft_p99": _r(m["ttft_ms"]["p99"]),
+            "e2e_p50": _r(m["e2e_ms"]["p50"]),
+            "e2e_p95": _r(m["e2e_ms"]["p95"]),
+            "e2e_p99": _r(m["e2e_ms"]["p99"]),
+            "itl_p50": _r(m["itl_ms"]["p50"], 2),
+            "itl_p95": _r(m["itl_ms"]["p95"], 2),
+            "tokens_per_s": _r(m["output_tokens_per_s"]),
+            "responses_429": rl["responses_429"],
+            "retries": rl["retries"],
+            "throttled_s": round(rl["throttled_ms"].get("total", 0.0) / 1000.0, 2),
+            "cold": m["cold_start"]["count"],
+            "cold_ttft_p50": _r(m["cold_start"]["ttft_ms"]["p50"]),
+            "cost_usd": round(m["cost_usd"], 6),
+            "sink": f"{sink.get('written', 0)} / {sink.get('dropped', 0)}" if name == "all models" else "",
+        })
+    return rows
+
+
+def install_web_ui(environment, rt: Runtime) -> None:
+    """Add the LLM tab and the /loadkit/* routes to Locust's web UI (no-op without a web UI)."""
+    web_ui = environment.web_ui
+    if web_ui is None:
+        return
+    options = environment.parsed_options
+    if options is not None and not getattr(options, "web_login", False) and getattr(options, "web_host", "") in ("", "*", "0.0.0.0", "::"):
+        log.warning("the web UI listens on all interfaces without --web-login: anyone who can reach this port can "
+                    "start load and read results; bind with --web-host 127.0.0.1 or enable --web-login")
+    web_ui.template_args["extended_tabs"] = [{"title": "LLM", "key": TAB_KEY}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
+    ]
+    web_ui.template_args["extended_csv_files"] = [
+        {"href": "./loadkit/summary.json", "title": "Download the live loadkit summary.json"},
+        {"href": "./loadkit/report.html", "title": "Open the loadkit HTML report (so far)"},
+    ]
+    app = web_ui.app
+
+    def protected(view):
+        """Locust's own auth wrapper, plus a hard 401: Locust's wrapper answers 200 with an error text when
+        login is misconfigured, and a data route must never fall open."""
+        wrapped = web_ui.auth_required_if_enabled(view)
+
+        @functools.wraps(view)
+        def guard(*args, **kwargs):
+            if web_ui.web_login:
+                try:
+                    from flask_login import current_user
+
+                    authenticated = bool(current_user.is_authenticated)
+                except Exception:
+                    authenticated = False
+                if not authenticated:
+                    return Response("login required\n", status=401, mimetype="text/plain")
+            return wrapped(*args, **kwargs)
+
+        return guard
+
+    @app.after_request
+    def _add_llm_stats(response):
+        if request.path.endswith("/stats/requests") and response.is_json:
+            try:
+                rows = llm_rows(live_summary(rt))
+            except Exception as exc:  # the UI must keep working even if a summary cannot be built
+                log.warning("LLM tab: %s", exc)
+                rows = []
+            data = response.get_json()
+            data["extended_stats"] = [{"key": TAB_KEY, "data": rows}]
+            response.set_data(json.dumps(data))
+        return response
+
+    @app.route("/loadkit/summary.json")
+    @protected
+    def _summary_json():
+        body = json.dumps(live_summary(rt), indent=2)
+        return Response(body, mimetype="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="summary-{rt.run_id}.json"'})
+
+    @app.route("/loadkit/rows.json")
+    @protected
+    def _rows_json():
+        return Response(json.dumps(llm_rows(live_summary(rt))), mimetype="application/json")
+
+    @app.route("/loadkit/report.html")
+    @protected
+    def _report_html():
+        from ..report.html import write_html_report
+        from ..report.summary import write_summary
+
+        with tempfile.TemporaryDirectory(prefix="loadkit-live-") as tmp:
+            run_dir = Path(tmp)
+            write_summary(live_summary(rt), run_dir / "summary.json")
+            records = Path(rt.settings.results_dir) / rt.run_id / "records.jsonl.gz"
+            if records.is_file():
+                (run_dir / "records.jsonl.gz").write_bytes(records.read_bytes())
+            path = write_html_report(run_dir, calls_per_day=rt.settings.calls_per_day)
+            return Response(path.read_text(encoding="utf-8"), mimetype="text/html")
