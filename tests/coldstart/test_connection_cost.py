@@ -75,7 +75,7 @@ class SlowSetupProxy:
 
 
 def _probe(base_url: str, touch: bool):
-    settings = ColdStartSettings(gaps_s=(0.0, 0.3, 0.6), repeats=2, followups=1, connection_pairs=5,
+    settings = ColdStartSettings(gaps_s=(0.0, 0.3, 0.6), repeats=3, followups=1, connection_pairs=5,
                                  touch_connection=touch)
     return probe_cold_start(["gpt-4o-mini"], lambda: make_transport("httpx", TransportOptions(base_url)),
                             settings, measure_connection=touch)
@@ -95,7 +95,7 @@ def test_connection_cost_is_not_blamed_on_the_model():
 
     model = touched.models["gpt-4o-mini"]
     assert model.cold_after_s is None, [g.ttft_median_ms for g in model.gaps]
-    assert abs(model.ttft_penalty.value_ms) <= 5.0, model.ttft_penalty
+    assert abs(model.ttft_penalty.value_ms) <= 8.0, model.ttft_penalty  # ~0 (vs 80): 8 ms absorbs a scheduler hiccup
 
     # Control: without the touch, the reconnect after each idle gap lands in TTFT.
     blamed = untouched.models["gpt-4o-mini"]
