@@ -18,6 +18,7 @@ A category left out keeps its defaults; ``weight = 0`` turns it off.
 
 from __future__ import annotations
 
+import os
 import random
 import tomllib
 from collections.abc import Mapping
@@ -137,6 +138,17 @@ class Workload:
             mx = parse_distribution(spec.get("max_tokens", self.settings.max_tokens), f"{where}.max_tokens", base)
             out.append(CategorySpec(name, weight, inp, mx))
         return out
+
+    @classmethod
+    def from_settings(cls, settings: Settings, env: Mapping[str, str] | None = None) -> "Workload":
+        """The run's Workload: the ``[workload]`` table of ``LOADKIT_WORKLOAD`` (a TOML file) or else of
+        ``LOADKIT_CONFIG``, defaults without either. ``sim_hints`` defaults to on when ``settings.host`` is
+        empty (the embedded simulator is the target, and it needs the expected answers)."""
+        env = os.environ if env is None else env
+        path = env.get("LOADKIT_WORKLOAD") or env.get("LOADKIT_CONFIG") or ""
+        table = load_workload_table(path) if path else {}
+        table.setdefault("sim_hints", not settings.host)
+        return cls(settings, table, base_dir=Path(path).parent if path else None)
 
     @classmethod
     def from_toml(cls, settings: Settings, path: str | Path) -> "Workload":

@@ -195,3 +195,12 @@ def test_bad_workload_config_is_a_config_error(config, words):
     with pytest.raises(ConfigError) as err:
         Workload(SETTINGS, config)
     assert words in str(err.value)
+
+
+def test_from_settings_reads_the_workload_file_and_hints_only_the_embedded_simulator(tmp_path):
+    f = tmp_path / "w.toml"
+    f.write_text('[workload]\nmodel_mix = "paired"\n')
+    w = Workload.from_settings(Settings(models=["a", "b"]), env={"LOADKIT_WORKLOAD": str(f)})
+    assert w.model_mix == "paired" and w.sim_hints is True
+    w = Workload.from_settings(Settings(models=["a"], host="https://gw.example/v1"), env={})
+    assert w.model_mix == "weights" and w.sim_hints is False
