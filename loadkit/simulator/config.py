@@ -226,6 +226,8 @@ def parse_args(argv: list[str] | None, environ: dict[str, str] | None = None) ->
     ns = build_parser().parse_args(argv)
     if not 0 <= ns.port <= 65535:
         raise _fail("--port", str(ns.port), "expected 0..65535 (0 picks a free port)")
+    if ns.port_file and not os.path.isdir(os.path.dirname(os.path.abspath(ns.port_file))):
+        raise _fail("--port-file", ns.port_file, "its directory does not exist; create it first")
     models = DEFAULT_MODELS
     if ns.models is not None:
         models = tuple(m.strip() for m in ns.models.split(",") if m.strip())
