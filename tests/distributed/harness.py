@@ -51,6 +51,7 @@ class DistributedRun:
     tmp: Path
     run_id: str
     host: str
+    locustfile: str = LOCUSTFILE
     master_port: int = 0
     master: Node | None = None
     workers: list[Node] = field(default_factory=list)
@@ -71,7 +72,7 @@ class DistributedRun:
     def start_master(self, *, expect_workers: int, users: int, run_time: str, bind: str = "127.0.0.1",
                      **env_extra: str) -> Node:
         self.master_port = self.master_port or free_port(bind)
-        argv = master_command(LOCUSTFILE, expect_workers=expect_workers, users=users, spawn_rate=users,
+        argv = master_command(self.locustfile, expect_workers=expect_workers, users=users, spawn_rate=users,
                               run_time=run_time, host=self.host, bind_port=self.master_port, python=sys.executable)
         argv += ["--master-bind-host", bind, "--expect-workers-max-wait", "60"]
         self.master = self._spawn("master", argv, self.env("master", **env_extra))
@@ -80,7 +81,7 @@ class DistributedRun:
     def start_worker(self, *, master_host: str = "127.0.0.1", prefix: list[str] = (), host: str | None = None,
                      **env_extra: str) -> Node:
         name = f"worker{len(self.workers)}"
-        argv = worker_command(LOCUSTFILE, master_host=master_host, master_port=self.master_port,
+        argv = worker_command(self.locustfile, master_host=master_host, master_port=self.master_port,
                               python=sys.executable)
         env = self.env(name, **env_extra)
         if host:
