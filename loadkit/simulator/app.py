@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import asdict
 
 import orjson
 
@@ -31,7 +32,7 @@ from .chat import ChatPlan, write_non_stream, write_stream
 from .clock import now_s
 from .config import SimulatorConfig
 from .httpserver import Request, ResponseWriter
-from .profiles import CATEGORIES, sample_length, sample_reference_timing
+from .profiles import CATEGORIES, default_task_success, sample_length, sample_reference_timing
 from .ratelimit import DEFAULT_MAX_TOKENS_COST, RateLimiter, retry_after_headers
 from .stats import SimulatorStats
 
@@ -225,8 +226,6 @@ class Simulator:
         for key in (f"{model}:{category}", f"*:{category}"):
             if key in overrides:
                 return overrides[key]
-        from .profiles import default_task_success
-
         return default_task_success(model, category)
 
     async def _serve(self, request, writer, payload, model, messages, max_tokens, prompt_tokens, headers):
@@ -317,7 +316,5 @@ def _owner(model: str) -> str:
 
 def _jsonable(value):
     if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
         return asdict(value)
     raise TypeError(type(value).__name__)
