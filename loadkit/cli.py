@@ -27,6 +27,13 @@ __all__ = ["main"]
 
 EXIT_CANNOT_RUN = 2
 
+# Modules that add subcommands with register(subparsers).
+_COMMAND_MODULES = (
+    "loadkit.report.commands",
+    "loadkit.coldstart_cli",
+    "loadkit.capacity_cli",
+)
+
 
 def _add_settings(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     group = parser.add_argument_group("settings (also LOADKIT_<NAME> environment variables or a TOML --config file)")
@@ -86,13 +93,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = Path(settings.results_dir) / run_id
     if out_dir.exists() and any(out_dir.iterdir()):
         return _die(f"results folder {out_dir} already exists; choose another --run-id")
-    if settings.slo:
-        try:
-            from .report.slo import load_slos
+    try:
+        from .locust.finish import collect_slos
 
-            load_slos(Path(settings.slo))
-        except LoadkitError as exc:
-            return _die(str(exc))
+        collect_slos(settings)
+    except LoadkitError as exc:
+        return _die(str(exc))
     locustfile = args.locustfile or str(Path(__file__).parent / "locustfiles" / "chat.py")
     if not Path(locustfile).is_file():
         return _die(f"locustfile {locustfile} not found; give -f path/to/locustfile.py")
@@ -175,11 +181,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate settings (and an SLO file) without sending load."""
     try:
         settings = load_settings(_cli_values(args), config_file=args.config)
-        if settings.slo:
-            from .report.slo import load_slos
+        if settings.slo or settings.slo_check:
+            from .report.slo import load_slos, parse_slo_flag
 
-            slos = load_slos(Path(settings.slo))
-            print(f"{settings.slo}: {len(slos)} SLO check(s) OK")
+            slos = (list(load_slos(Path(settings.slo))) if settings.slo else []) + [parse_slo_flag(t) for t in settings.slo_check]
+            print(f"{len(slos)} SLO check(s) OK")
     except LoadkitError as exc:
         return _die(str(exc))
     if args.gateway:
@@ -219,12 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(check)
     check.set_defaults(func=cmd_check)
 
-    try:
-        from .report import commands as report_commands
-    except ImportError:
-        report_commands = None
-    if report_commands is not None:
-        report_commands.register(sub)
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -66,6 +66,12 @@ def _list(text: Any) -> list[str]:
     return [x.strip() for x in str(text).split(",") if x.strip()]
 
 
+def _list_sep(text: Any, sep: str) -> list[str]:
+    if isinstance(text, (list, tuple)):
+        return [str(x).strip() for x in text if str(x).strip()]
+    return [x.strip() for x in str(text).split(sep) if x.strip()]
+
+
 def _weights(text: Any) -> dict[str, float]:
     if isinstance(text, Mapping):
         items = list(text.items())
@@ -195,6 +201,7 @@ FIELDS: tuple[Field, ...] = (
     Field("idle_s", _positive_duration, 300.0, "a model idle this long is cold again, seconds"),
     Field("calls_per_day", _non_negative_float, 10_000.0, "traffic for the monthly cost projection"),
     Field("slo", str, "", "SLO file (TOML)"),
+    Field("slo_check", lambda v: _list_sep(v, ";"), [], "extra SLO checks, ';'-separated: 'ttft_ms.p95<1000; gpt-4o-mini:success_rate>=0.997'"),
     Field("ca_bundle", str, "", "CA bundle file to verify the gateway's TLS certificate"),
     Field("insecure", _bool, False, "do not verify TLS certificates (testing only)"),
     Field("sim_args", str, "", "extra arguments for the embedded simulator"),
@@ -247,6 +254,7 @@ class Settings:
     idle_s: float = 300.0
     calls_per_day: float = 10_000.0
     slo: str = ""
+    slo_check: list[str] = field(default_factory=list)
     ca_bundle: str = ""
     insecure: bool = False
     sim_args: str = ""
@@ -267,7 +275,7 @@ class Settings:
         for f in FIELDS:
             value = getattr(self, f.name)
             if isinstance(value, list):
-                value = ",".join(value)
+                value = (";" if f.name == "slo_check" else ",").join(value)
             elif isinstance(value, dict):
                 value = ",".join(f"{k}={v}" for k, v in value.items())
             elif isinstance(value, bool):

@@ -31,13 +31,18 @@ def _fail_before_load(rt: Runtime, message: str) -> None:
     sys.exit(EXIT_CANNOT_RUN)
 
 
-def load_slos_or_exit(rt: Runtime) -> None:
-    if not rt.settings.slo:
-        return
-    try:
-        from ..report.slo import load_slos
+def collect_slos(settings) -> list:
+    """The SLOs of a run: the --slo file's, then each --slo-check. Raises SLOError before any load."""
+    from ..report.slo import load_slos, parse_slo_flag
 
-        rt.slos = load_slos(Path(rt.settings.slo))
+    slos = list(load_slos(Path(settings.slo))) if settings.slo else []
+    slos += [parse_slo_flag(text) for text in settings.slo_check]
+    return slos
+
+
+def load_slos_or_exit(rt: Runtime) -> None:
+    try:
+        rt.slos = collect_slos(rt.settings)
     except LoadkitError as exc:
         _fail_before_load(rt, str(exc))
 
@@ -245,11 +250,11 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     err = summary["totals"]["error_rate"]
     if err is not None and err > max_err:
         summary["warnings"].append(f"error rate {err:.2%} is above --max-error-rate {max_err:.2%}")
-    code = EXIT_OK
-    if not summary["slo"]["passed"] or (err is not None and err > max_err) or summary["totals"]["requests"] == 0:
-        code = EXIT_FAILED
-    if not summary["trusted"]:
-        code = EXIT_UNTRUSTED
+    if summary["totals"]["requests"] == 0:
+        summary["warnings"].append("no request completed")
+    from ..report.slo import exit_code
+
+    code = exit_code(summary, summary["slo"], max_error_rate=max_err)
     summary["exit_code"] = code
     out_dir = Path(rt.settings.results_dir) / rt.run_id
     write_summary(summary, out_dir / "summary.json")

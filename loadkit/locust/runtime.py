@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import ChatRequest
+from ..coldstart import ColdTracker
 from ..config import Settings, load_settings, redact, secrets_of
 from ..metrics import e2e_ms
 from ..records import RequestRecord
@@ -71,7 +72,7 @@ class Runtime:
         self.started_at: float | None = None
         self.stopped_at: float | None = None
         self.in_flight = 0
-        self.last_send_by_model: dict[str, float] = {}
+        self.cold = ColdTracker(settings.idle_s)
         self.preflight: dict = {"requests_by_model": {}, "models_offered": []}
         self.preflight_failed: str | None = None
         self.cpu_samples: list[float] = []
@@ -118,10 +119,9 @@ class Runtime:
         return check(req.category, req, content)
 
     def mark_cold(self, model: str, now: float) -> bool:
-        """True when this send is the model's first, or the first after ``idle_s`` without a send."""
-        last = self.last_send_by_model.get(model)
-        self.last_send_by_model[model] = now
-        return last is None or now - last >= self.settings.idle_s
+        """True when this send is the model's first, or the first after ``idle_s`` without activity
+        (idle counts from the end of the model's last request, as a gateway sees it)."""
+        return self.cold.mark_send(model, now)
 
     def account(self, rec: RequestRecord) -> None:
         """Record one attempt everywhere: stats, Locust's request event, sink."""

@@ -73,8 +73,14 @@ class ChatUser(User):
         try:
             attempts = self.chat_client.chat_with_retries(req, self.policy, intended_at=intended, sleep=gevent.sleep,
                                                           rng=self.rng)
+        except gevent.GreenletExit:
+            # Locust stopped this user mid-request (no --stop-timeout): the gateway may have served it,
+            # so it is counted (summary warnings, generator.interrupted_requests), never silently lost.
+            rt.interrupted += 1
+            raise
         finally:
             rt.in_flight -= 1
+        rt.cold.mark_done(req.model, attempts[-1].done_at)
         for rec in attempts:
             rec.cold = cold
             rec.fallback_from = original

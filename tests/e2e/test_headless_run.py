@@ -124,7 +124,7 @@ def test_bad_input_gives_one_clear_line_exit_2_and_no_results(case, tmp_path):
 
 
 def test_plain_locust_with_the_example_locustfile_writes_a_summary(tmp_path):
-    with start_simulator("--profile", "zero") as sim:
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=10,itl_ms=2,tokens=5") as sim:
         env = dict(os.environ, LOADKIT_RESULTS_DIR=str(tmp_path / "results"), LOADKIT_RUN_ID="plain")
         proc = subprocess.run([sys.executable, "-m", "locust", "-f", "locustfiles/chat.py", "--headless", "-u", "2", "-r", "2",
                                "-t", "3s", "--host", sim.base_url, "--stop-timeout", "5", "--only-summary"],
