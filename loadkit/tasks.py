@@ -13,7 +13,9 @@ Rules, one per category (the reference review's categories):
   numbers, so ``42``, ``42.0`` and ``1,000``/``1000`` match; ``423`` does not
   match ``42``).
 - ``summarization``: the answer has fewer words than the last user message
-  (the text it summarises) and is not empty.
+  (the text it summarises) and is not empty; :func:`apply` also fails one
+  that ended by hitting max_tokens (``finish_reason == "length"``): it is
+  short because it was cut, not because it is a summary.
 - ``factual``: the answer contains ``expected`` (case and spacing ignored).
 - ``creative``: the answer is not a refusal and has at least 20 words.
 """
@@ -122,6 +124,8 @@ def apply(record: "RequestRecord", request: "ChatRequest", *, drop_content: bool
     """
     if record.outcome == "ok" and record.final:
         record.task_ok = check(request.category, request, record.content)
+        if record.task_ok and request.category == "summarization" and record.finish_reason == "length":
+            record.task_ok = False  # cut off by max_tokens: short because it was stopped, not concise
     else:
         record.task_ok = None
     if drop_content:

@@ -54,3 +54,35 @@ def test_task_success_per_model_and_category_follows_the_simulator(p, rate):
             checked, passed = s.task_checked[category], s.task_passed[category]
             assert checked >= PER_CATEGORY
             assert passed / checked == rate, (model, category, passed, checked)
+
+
+# The reference review's task success per category (DESIGN.md), in percent.
+REFERENCE = {
+    "claude-4-haiku": {"code": 78.4, "summarization": 91.2, "factual": 84.6, "creative": 87.3, "math": 71.8},
+    "gpt-4o-mini": {"code": 82.1, "summarization": 88.7, "factual": 86.3, "creative": 82.9, "math": 76.2},
+}
+
+
+@pytest.mark.slow
+def test_default_workload_reproduces_the_reference_task_table_within_3_points():
+    """2,000 answers per model and category (sd <= 1 point): built-in prompts at their default sizes, checked here."""
+    per_cell = 2000
+    with start_simulator("--profile", "zero", "--cold-start-ms", "0", "--seed", "11") as sim:
+        workload = Workload(Settings(models=MODELS, stream=False), {"model_mix": "paired", "sim_hints": True})
+        client = ChatClient(make_transport("httpx", TransportOptions(sim.base_url)))
+        stats = RunStats()
+        rng = random.Random(12)
+        try:
+            while min((stats.models[m].task_checked[c] if m in stats.models else 0)
+                      for m in MODELS for c in CATEGORIES) < per_cell:
+                req = workload.next_request(rng)
+                rec = client.chat(req)
+                apply(rec, req)
+                stats.add(rec)
+        finally:
+            client.close()
+    for model in MODELS:
+        s = stats.models[model]
+        for category in CATEGORIES:
+            got = 100.0 * s.task_passed[category] / s.task_checked[category]
+            assert abs(got - REFERENCE[model][category]) <= 3.0, (model, category, got, s.task_checked[category])

@@ -64,3 +64,11 @@ def test_apply_sets_task_ok_only_for_ok_final_records_and_drops_content():
     assert apply(ok, r) is True and ok.task_ok is True and ok.content is None
     failed = RequestRecord(model="m", category="math", outcome="upstream_error", content="The answer is 42")
     assert apply(failed, r) is None and failed.task_ok is None
+
+
+def test_a_summary_cut_off_by_max_tokens_fails():
+    r = req("summarization", user=SOURCE)
+    cut = RequestRecord(model="m", category="summarization", outcome="ok", content="short " * 10, finish_reason="length")
+    assert apply(cut, r) is False
+    done = RequestRecord(model="m", category="summarization", outcome="ok", content="short " * 10, finish_reason="stop")
+    assert apply(done, r) is True
