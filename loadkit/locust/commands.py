@@ -13,11 +13,16 @@ arguments: they must reach workers too, and the key must not show in ``ps``.
 
 from __future__ import annotations
 
-__all__ = ["MASTER_PORT", "WEB_PORT", "SIMULATOR_PORT", "master_command", "worker_command", "simulator_command"]
+__all__ = ["MASTER_PORT", "WEB_PORT", "SIMULATOR_PORT", "COMPOSE_LOCUSTFILE", "K8S_LOCUSTFILE", "master_command",
+           "worker_command", "simulator_command"]
 
 MASTER_PORT = 5557
 WEB_PORT = 8089
 SIMULATOR_PORT = 8000
+# Where the default locustfile is inside the image (docker/Dockerfile copies
+# the package to /app) and where k8s mounts the locustfiles ConfigMap.
+COMPOSE_LOCUSTFILE = "/app/loadkit/locustfiles/chat.py"
+K8S_LOCUSTFILE = "/mnt/locustfiles/chat.py"
 
 
 def master_command(
