@@ -81,10 +81,18 @@ def test_llm_tab_shows_live_per_model_ttft_matching_the_summary(tmp_path, browse
             page.wait_for_timeout(2500)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "llm-tab.png"), full_page=True)
-            httpx.get(url + "/stop", timeout=10)
-            time.sleep(1)
-            # After the stop the numbers are final; a reload makes the tab fetch them once more.
-            page.reload()
+            httpx.post(url + "/stop", timeout=10)
+            # After the stop the numbers are final: wait until two reads agree, then make the page fetch them.
+            previous = None
+            for _ in range(40):
+                time.sleep(0.5)
+                current = httpx.get(url + "/loadkit/rows.json", timeout=10).json()
+                if current == previous:
+                    break
+                previous = current
+            with page.expect_response(lambda r: r.url.endswith("/stats/requests"), timeout=15000) as resp_info:
+                page.reload()
+            served_rows = {r["model"]: r for r in resp_info.value.json()["extended_stats"][0]["data"]}
             page.get_by_role("tab", name="LLM").click()
             page.get_by_role("cell", name="gpt-4o-mini").first.wait_for(timeout=10000)
             headers = [h.inner_text().strip() for h in page.query_selector_all("table thead th")]
@@ -100,6 +108,7 @@ def test_llm_tab_shows_live_per_model_ttft_matching_the_summary(tmp_path, browse
     for model in ("claude-4-haiku", "gpt-4o-mini"):
         live = summary["models"][model]["ttft_ms"]["p95"]
         assert tab[model] > 0
+        assert served_rows[model]["ttft_p95"] == tab[model]
         assert tab[model] == pytest.approx(live, abs=0.05 + live * 0.001)
         assert live >= 40 - 3  # never below the fixed server's TTFT (above it under load is possible)
 
