@@ -245,7 +245,9 @@ class Simulator:
             ttft_ms = itl_ms = 0.0
         source = content.last_user_text(messages) if category else ""
         passes = content.draw_passes(rng, self._task_success(model, category)) if category else True
-        wanted = content.adjust_length(category, passes, uncut, None, source)
+        # A fixed token count is exact (correctness tests count on it); the summary length rule
+        # then only decides pass/fail content, not the length.
+        wanted = uncut if fixed is not None and fixed.tokens else content.adjust_length(category, passes, uncut, None, source)
         tokens = min(wanted, max_tokens) if max_tokens is not None else wanted
         words = content.answer_words(category, passes, tokens, request.headers.get("x-loadkit-expect"), source)
         midstream_after = None
