@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             except LoadkitError as exc:
                 return _die(str(exc))
             print(f"loadkit: no --host given: using the embedded gateway simulator at {host}", flush=True)
-            settings = settings.with_(host=host)
+            settings = settings.with_(host=host, sim_hints=True)
         preflight: dict[str, Any] = {"requests_by_model": {}, "models_offered": [], "model_map": {}}
         if settings.preflight:
             try:

@@ -205,6 +205,11 @@ FIELDS: tuple[Field, ...] = (
     Field("ca_bundle", str, "", "CA bundle file to verify the gateway's TLS certificate"),
     Field("insecure", _bool, False, "do not verify TLS certificates (testing only)"),
     Field("sim_args", str, "", "extra arguments for the embedded simulator"),
+    Field("sim_hints", _bool, False, "send expected answers in x-loadkit-expect (only for a simulator target)"),
+    Field("arrival", _choice("closed", "constant", "poisson"), "closed",
+          "closed: users wait for replies; constant/poisson: open-loop arrivals at --rate-per-s"),
+    Field("rate_per_s", _non_negative_float, 0.0, "open-loop target requests/s for the whole run (all workers)"),
+    Field("workload", str, "", "TOML file with a [workload] table (categories, lengths, prompts, model mix)"),
     Field("require_workers", lambda v: int(v) if int(v) >= 0 else (_ for _ in ()).throw(ValueError(f"{v} < 0")), 0,
           "distributed: exit 3 unless this many workers finish with a final report (0: every worker that joined)"),
 )
@@ -258,6 +263,10 @@ class Settings:
     ca_bundle: str = ""
     insecure: bool = False
     sim_args: str = ""
+    sim_hints: bool = False
+    arrival: str = "closed"
+    rate_per_s: float = 0.0
+    workload: str = ""
     require_workers: int = 0
 
     def with_(self, **changes: Any) -> "Settings":
@@ -373,6 +382,10 @@ def _finish(s: Settings) -> Settings:
                 "influx_url is set but neither influx_bucket (InfluxDB 2/3) nor influx_db (1.x) is; set one of "
                 "LOADKIT_INFLUX_BUCKET or LOADKIT_INFLUX_DB"
             )
+    if s.arrival != "closed" and s.rate_per_s <= 0:
+        raise ConfigError(f"arrival {s.arrival} needs a rate: set --rate-per-s (requests/s for the whole run)")
+    if s.workload and not Path(s.workload).is_file():
+        raise ConfigError(f"workload {s.workload}: no such file; give a TOML file with a [workload] table")
     if s.ca_bundle and not Path(s.ca_bundle).is_file():
         raise ConfigError(f"ca_bundle {s.ca_bundle}: no such file; give the path of a PEM CA bundle")
     return s

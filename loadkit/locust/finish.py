@@ -226,7 +226,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
         duration_s=duration,
         host=rt.settings.host or (environment.host or ""),
         users=getattr(environment.runner, "target_user_count", None) or rt.settings.users,
-        shape=getattr(rt.workload, "shape_name", "closed"),
+        shape=rt.settings.arrival if rt.settings.arrival == "closed" else f"{rt.settings.arrival} {rt.settings.rate_per_s:g}/s",
         workers=workers,
         trusted=trusted,
         warnings=warnings,

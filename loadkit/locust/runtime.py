@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import ChatRequest
+from ..arrivals import ArrivalSchedule
 from ..coldstart import ColdTracker
 from ..config import Settings, load_settings, redact, secrets_of
 from ..metrics import e2e_ms
@@ -73,6 +74,8 @@ class Runtime:
         self.stopped_at: float | None = None
         self.in_flight = 0
         self.cold = ColdTracker(settings.idle_s)
+        self.schedule: ArrivalSchedule | None = None
+        self._last_intended_at = 0.0
         self.preflight: dict = {"requests_by_model": {}, "models_offered": []}
         self.preflight_failed: str | None = None
         self.cpu_samples: list[float] = []
@@ -110,13 +113,26 @@ class Runtime:
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
 
-    def check_task(self, req: ChatRequest, content: str) -> bool | None:
-        """Task success of an answer (None when no check applies)."""
-        try:
-            from ..tasks import check
-        except ImportError:
+    def next_intended_at(self) -> float | None:
+        """Open loop: the perf_counter time the next request of this process is due (None: closed loop).
+
+        One schedule per process, shared by its users: any free user takes the
+        next arrival, so a slow reply never delays later arrivals (no
+        coordinated omission); when no user is free, the lateness shows up as
+        schedule lag. The process's rate is the run's rate over the live worker
+        count, rebuilt from "now" when workers join or leave.
+        """
+        s = self.settings
+        if s.arrival == "closed":
             return None
-        return check(req.category, req, content)
+        rate = s.rate_per_s / max(1, self.worker_count)
+        now = time.perf_counter()
+        if self.schedule is None or self.schedule.rate_per_s != rate:
+            start = now if self.schedule is None else max(now, self._last_intended_at)
+            rng = random.Random(f"{self.run_id}:{self.worker_index or 0}")
+            self.schedule = ArrivalSchedule(s.arrival, rate, start, rng)
+        self._last_intended_at = self.schedule.next_intended_at()
+        return self._last_intended_at
 
     def mark_cold(self, model: str, now: float) -> bool:
         """True when this send is the model's first, or the first after ``idle_s`` without activity

@@ -13,6 +13,7 @@ import time
 import gevent
 from locust import User, task
 
+from .. import tasks
 from ..client import ChatClient, ChatRequest
 from ..ratelimit import RetryPolicy
 from ..transports import TransportOptions, make_transport
@@ -28,7 +29,8 @@ class ChatUser(User):
     host = ""
 
     def wait_time(self) -> float:
-        return get_runtime().settings.think_time_s
+        s = get_runtime().settings
+        return s.think_time_s if s.arrival == "closed" else 0.0
 
     def on_start(self) -> None:
         # Clients are created per user here, never at import: --processes forks.
@@ -51,8 +53,8 @@ class ChatUser(User):
         return get_runtime().workload.next_request(self.rng)
 
     def intended_send_time(self) -> float | None:
-        """For open-loop users: the perf_counter time this request was due (None: closed loop)."""
-        return None
+        """Open loop: the perf_counter time this request is due (None: closed loop)."""
+        return get_runtime().next_intended_at()
 
     @task
     def chat(self) -> None:
@@ -84,6 +86,6 @@ class ChatUser(User):
         for rec in attempts:
             rec.cold = cold
             rec.fallback_from = original
-            if rec.content is not None and rec.final and rec.outcome == "ok":
-                rec.task_ok = rt.check_task(req, rec.content)
+            if rec.content is not None:
+                tasks.apply(rec, req)
             rt.account(rec)

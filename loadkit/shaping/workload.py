@@ -145,9 +145,9 @@ class Workload:
         ``LOADKIT_CONFIG``, defaults without either. ``sim_hints`` defaults to on when ``settings.host`` is
         empty (the embedded simulator is the target, and it needs the expected answers)."""
         env = os.environ if env is None else env
-        path = env.get("LOADKIT_WORKLOAD") or env.get("LOADKIT_CONFIG") or ""
+        path = settings.workload or env.get("LOADKIT_WORKLOAD") or env.get("LOADKIT_CONFIG") or ""
         table = load_workload_table(path) if path else {}
-        table.setdefault("sim_hints", not settings.host)
+        table.setdefault("sim_hints", settings.sim_hints or not settings.host)
         return cls(settings, table, base_dir=Path(path).parent if path else None)
 
     @classmethod
