@@ -18,7 +18,7 @@ PER_CATEGORY = 8
 
 def run_tasks(p: float) -> RunStats:
     flags = [x for c in CATEGORIES for x in ("--task-success", f"{c}={p}")]
-    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=0,itl_ms=0,tokens=30", "--cold-start-ms", "0",
+    with start_simulator("--profile", "zero", "--cold-start-ms", "0",
                          "--seed", "1", *flags) as sim:
         # Small sources: a failing summary is padded to the source's length within max_tokens.
         workload = Workload(
