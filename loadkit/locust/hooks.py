@@ -203,7 +203,8 @@ def _on_test_start(environment, **_kw) -> None:
         for i, cid in enumerate(live):
             environment.runner.send_message("loadkit_run", {"run_id": rt.run_id, "index": i, "count": len(live)}, cid)
         rt.worker_count = len(live)
-        if rt.watcher is None:
+        rt.final_collected = None  # a web UI session may start again after a stop
+        if rt.watcher is None or rt.watcher.dead:
             rt.watcher = gevent.spawn(_watch_workers, rt, environment.runner)
         return
     rt.mark_started()
@@ -268,6 +269,7 @@ def _on_flush_request(msg, **_kw) -> None:
     if rt.sink is not None:
         rt.sink.stop(timeout_s=10.0)
     rt.environment.runner.send_message("loadkit_final", _snapshot(rt, final=True))
+    rt.sink = None  # stopped; a next run in the same web UI session starts a new one
 
 
 def _on_final_snapshot(msg, **_kw) -> None:
