@@ -115,7 +115,12 @@ def make_process_sink(rt: Runtime):
         from ..sinks import make_sink
     except ImportError:
         return None
-    return make_sink(rt.settings, rt.run_id, Path(rt.settings.results_dir) / rt.run_id, rt.worker)
+    out_dir = Path(rt.settings.results_dir) / rt.run_id
+    if rt.role == "worker":
+        # Workers of one machine (--processes) share results_dir: two processes
+        # appending to one records.jsonl.gz interleave gzip blocks and corrupt it.
+        out_dir = out_dir / "workers" / rt.worker
+    return make_sink(rt.settings, rt.run_id, out_dir, rt.worker)
 
 
 def _trust(rt: Runtime, summary_models: dict, snapshots: list[dict]) -> tuple[bool, list[str]]:

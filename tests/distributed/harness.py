@@ -57,7 +57,7 @@ class DistributedRun:
     workers: list[Node] = field(default_factory=list)
 
     def env(self, node: str, **extra: str) -> dict[str, str]:
-        # Each node its own results dir: two processes must not append to one records.jsonl.gz.
+        # Each node its own results dir, as on separate machines.
         return base_env(LOADKIT_RESULTS_DIR=str(self.tmp / node), LOADKIT_RUN_ID=self.run_id,
                         LOADKIT_HOST=self.host, LOADKIT_MODELS="claude-4-haiku,gpt-4o-mini", **extra)
 
@@ -103,11 +103,11 @@ class DistributedRun:
 
     def records(self, node: str) -> list[dict]:
         """Raw records one worker wrote (``records.jsonl.gz`` in its own results folder)."""
-        path = self.tmp / node / self.run_id / "records.jsonl.gz"
-        if not path.exists():
-            return []
-        with gzip.open(path, "rt") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        out: list[dict] = []
+        for path in sorted((self.tmp / node / self.run_id / "workers").glob("*/records.jsonl.gz")):
+            with gzip.open(path, "rt") as fh:
+                out += [json.loads(line) for line in fh if line.strip()]
+        return out
 
     def stop_all(self) -> None:
         for node in [*self.workers, *([self.master] if self.master else [])]:

@@ -78,3 +78,32 @@ def test_two_workers_merge_equals_what_the_simulator_served(fixed_sim, tmp_path)
             expected = _percentile_of_union(values, p)
             reported = summary["models"][model]["e2e_ms"][f"p{p}"]
             assert reported == pytest.approx(expected, rel=HDR_RELATIVE_ERROR, abs=0.002), (model, p)
+
+
+def test_processes_workers_on_one_machine_keep_separate_uncorrupted_records(fixed_sim, tmp_path):
+    """`loadkit run --processes 2`: both workers share results_dir, so each writes its own records file."""
+    import gzip
+    import json
+    import subprocess
+    import sys
+
+    from .harness import REPO_ROOT, base_env
+
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadkit.cli", "run", "--processes", "2", "--users", "8", "--run-time", "5s",
+         "--run-id", "procs-2", "--results-dir", str(results), "--host", fixed_sim.base_url],
+        cwd=REPO_ROOT, env=base_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = results / "procs-2"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    files = sorted((run_dir / "workers").glob("*/records.jsonl.gz"))
+    assert len(files) == 2
+    records = []
+    for path in files:
+        with gzip.open(path, "rt") as fh:  # a corrupt gzip stream raises here
+            records += [json.loads(line) for line in fh if line.strip()]
+    attempts = sum(m["attempts"] for m in summary["models"].values())
+    assert len(records) == attempts > 0
+    preflight = sum(summary["preflight"]["requests_by_model"].values())
+    assert attempts + preflight == fixed_sim.stats()["chat_requests_total"]
