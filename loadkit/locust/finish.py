@@ -160,6 +160,14 @@ def _node_requests(snap: dict) -> int:
     return sum(m.get("requests", 0) for m in snap["stats"]["models"].values())
 
 
+def _node_schedule_lag_ms(snap: dict) -> dict[str, float | None]:
+    """p50/p99/max of one worker's sent - intended, ms (its own generator falling behind)."""
+    from ..stats import RunStats
+
+    lag = RunStats.from_dict(snap["stats"]).totals().h["schedule_lag_ms"].summary()
+    return {k: lag[k] for k in ("p50", "p99", "max")}
+
+
 def _workers_section(rt: Runtime, silent: list[str], trusted: bool,
                      warnings: list[str]) -> tuple[dict[str, Any], bool, bool]:
     """summary.json ``workers`` of a master, whether the run is still trusted, and whether it is degraded.
@@ -181,6 +189,7 @@ def _workers_section(rt: Runtime, silent: list[str], trusted: bool,
             "rps": requests / s["duration_s"] if s and s.get("duration_s") else None,
             "cpu_percent_mean": s.get("cpu_percent_mean") if s else None,
             "cpu_percent_max": s.get("cpu_percent_max") if s else None,
+            "schedule_lag_ms": _node_schedule_lag_ms(s) if s else None,
             "sink_dropped": (s.get("sink") or {}).get("dropped", 0) if s else 0,
             "final": bool(s and s.get("final")),
             "last_report_at": s.get("sent_at") if s else None,
