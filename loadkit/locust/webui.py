@@ -194,8 +194,11 @@ def install_web_ui(environment, rt: Runtime) -> None:
         with tempfile.TemporaryDirectory(prefix="loadkit-live-") as tmp:
             run_dir = Path(tmp)
             write_summary(live_summary(rt), run_dir / "summary.json")
-            records = Path(rt.settings.results_dir) / rt.run_id / "records.jsonl.gz"
-            if records.is_file():
-                (run_dir / "records.jsonl.gz").write_bytes(records.read_bytes())
+            from ..report.recompute import record_files
+
+            for i, records in enumerate(record_files(Path(rt.settings.results_dir) / rt.run_id)):
+                target = run_dir / ("records.jsonl.gz" if i == 0 else f"workers/{i}/records.jsonl.gz")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(records.read_bytes())
             path = write_html_report(run_dir, calls_per_day=rt.settings.calls_per_day)
             return Response(path.read_text(encoding="utf-8"), mimetype="text/html")

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..pricing import monthly_projection
 from . import plots
-from .recompute import RECORDS_FILE, iter_record_dicts
+from .recompute import RECORDS_FILE, iter_record_dicts, record_files
 
 __all__ = ["write_html_report", "render_html", "SECTIONS"]
 
@@ -253,7 +253,7 @@ def write_html_report(run_dir: str | Path, calls_per_day: float = 10_000) -> Pat
     ``calls_per_day`` sets the monthly cost projection (DESIGN.md's example: 10,000)."""
     run_dir = Path(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    records = list(iter_record_dicts(run_dir)) if (run_dir / RECORDS_FILE).exists() else []
+    records = list(iter_record_dicts(run_dir)) if record_files(run_dir) else []
     path = run_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render_html(summary, records, calls_per_day), encoding="utf-8")

@@ -8,6 +8,8 @@ records gives the corrected summary without re-running the load.
 from __future__ import annotations
 
 import gzip
+import logging
+import zlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +21,38 @@ from ..stats import RunStats
 __all__ = ["RECORDS_FILE", "iter_record_dicts", "read_records", "summary_from_records", "run_duration_s"]
 
 RECORDS_FILE = "records.jsonl.gz"
+log = logging.getLogger("loadkit")
+
+
+def record_files(run_dir: str | Path) -> list[Path]:
+    """The run's records files: ``records.jsonl.gz`` of a single process and, for a
+    distributed run, each worker's ``workers/<worker>/records.jsonl.gz``."""
+    run_dir = Path(run_dir)
+    files = [run_dir / RECORDS_FILE] if (run_dir / RECORDS_FILE).is_file() else []
+    files += sorted(run_dir.glob(f"workers/*/{RECORDS_FILE}"))
+    return files
 
 
 def iter_record_dicts(run_dir: str | Path) -> Iterator[dict[str, Any]]:
-    """Each line of ``<run_dir>/records.jsonl.gz`` as a dict (one per request attempt)."""
-    path = Path(run_dir) / RECORDS_FILE
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if line:
-                yield json.loads(line)
+    """Each record of the run as a dict (one per request attempt), from every records file.
+
+    A file cut short by a crash is read up to its last complete line (and a
+    warning logged), not rejected: what was written is still evidence."""
+    files = record_files(run_dir)
+    if not files:
+        raise FileNotFoundError(f"{Path(run_dir) / RECORDS_FILE}: no records in this run folder")
+    for path in files:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            try:
+                for line in fh:
+                    line = line.strip()
+                    if line:
+                        try:
+                            yield json.loads(line)
+                        except json.JSONDecodeError:
+                            log.warning("%s: a cut-off record line was skipped", path)
+            except (EOFError, gzip.BadGzipFile, zlib.error):
+                log.warning("%s ends early (the writer stopped mid-file); records up to there are used", path)
 
 
 def read_records(run_dir: str | Path) -> list[RequestRecord]:

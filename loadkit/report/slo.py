@@ -371,16 +371,6 @@ def evaluate(slos: list[SLO], summary: dict) -> dict[str, Any]:
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
 
-def _workers_lost(summary: dict) -> int:
-    workers = summary.get("workers")
-    if isinstance(workers, dict):
-        lost = workers.get("lost", 0)
-        return len(lost) if isinstance(lost, list) else int(lost or 0)
-    if isinstance(workers, list):
-        return sum(1 for w in workers if isinstance(w, dict) and (w.get("lost") or w.get("state") == "missing"))
-    return 0
-
-
 def exit_code(summary: dict | None, slo_result: dict | None, could_not_run: bool = False,
               max_error_rate: float | None = None) -> int:
     """The process exit code of a headless run (documented in the README).
@@ -388,17 +378,18 @@ def exit_code(summary: dict | None, slo_result: dict | None, could_not_run: bool
     - ``2`` the run could not be done (``could_not_run``: bad config, preflight
       failed, no summary at all);
     - ``3`` the run is not trustworthy: ``summary["trusted"]`` is false
-      (generator schedule lag, CPU saturation, …) or workers were lost
-      (``summary["workers"]`` as ``{"lost": n}`` or a list of workers with
-      ``"lost": true``). An untrusted run's SLO verdict means nothing, so 3
-      wins over 1;
+      (generator schedule lag, CPU saturation, fewer workers finished than
+      ``--require-workers``). An untrusted run's SLO verdict means nothing,
+      so 3 wins over 1;
     - ``1`` an SLO check failed, or the overall error rate
       (``1 - totals.success_rate``) is above ``max_error_rate``;
     - ``0`` everything met.
     """
     if could_not_run or summary is None:
         return EXIT_COULD_NOT_RUN
-    if summary.get("trusted") is False or _workers_lost(summary) > 0:
+    # Lost workers make a run untrusted through ``trusted`` (finish applies --require-workers);
+    # a lost worker that the run was allowed to lose is "degraded", not untrusted.
+    if summary.get("trusted") is False:
         return EXIT_UNTRUSTED
     if slo_result is not None and not slo_result.get("passed", True):
         return EXIT_SLO_FAILED

@@ -22,25 +22,31 @@ def push_file(path: str | Path, settings: Settings, retries: int = 5) -> int:
     point once."""
     path = Path(path)
     if path.is_dir():
-        path = path / "points.lp"
+        # A distributed run keeps one points.lp per worker (workers/<worker>/points.lp).
+        files = [p for p in [path / "points.lp", *sorted(path.glob("workers/*/points.lp"))] if p.is_file()]
+        if not files:
+            raise SinkError(f"{path}: no points.lp in this run folder; give results/<run_id> or a points.lp file")
+    else:
+        files = [path]
     if not settings.influx_url:
         raise SinkError("no InfluxDB to push to; set --influx-url (and --influx-db or --influx-bucket)")
-    if not path.is_file():
+    if not files[0].is_file():
         raise SinkError(f"{path}: no such file; give results/<run_id> or its points.lp")
-    writer = make_writer(settings, path)
+    writer = make_writer(settings, files[0])
     written = 0
     try:
-        with open(path, encoding="utf-8") as f:
-            batch: list[str] = []
-            for line in f:
-                line = line.rstrip("\n")
-                if line and not line.startswith("#"):
-                    batch.append(line)
-                if len(batch) >= BATCH:
+        for one in files:
+            with open(one, encoding="utf-8") as f:
+                batch: list[str] = []
+                for line in f:
+                    line = line.rstrip("\n")
+                    if line and not line.startswith("#"):
+                        batch.append(line)
+                    if len(batch) >= BATCH:
+                        written += _write(writer, batch, retries)
+                        batch = []
+                if batch:
                     written += _write(writer, batch, retries)
-                    batch = []
-            if batch:
-                written += _write(writer, batch, retries)
     finally:
         writer.close()
     return written

@@ -243,8 +243,11 @@ def test_exit_code_policy():
     untrusted = copy.deepcopy(summary)
     untrusted["trusted"] = False
     assert exit_code(untrusted, failed) == 3
+    # A lost worker the run was allowed to lose (--require-workers) is degraded, not untrusted:
+    # only ``trusted`` (set by the master from --require-workers) decides exit code 3.
     lost = copy.deepcopy(summary)
-    lost["workers"] = {"count": 2, "lost": 1}
-    assert exit_code(lost, passed) == 3
-    lost["workers"] = [{"id": "a"}, {"id": "b", "lost": True}]
+    lost["workers"] = {"count": 2, "lost": [{"worker": "b"}], "required": 1}
+    lost["degraded"] = True
+    assert exit_code(lost, passed) == 0
+    lost["trusted"] = False
     assert exit_code(lost, passed) == 3
