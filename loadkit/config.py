@@ -279,10 +279,15 @@ class Settings:
         return {m: self.model_weights.get(m, 0.0) for m in self.models}
 
     def to_env(self) -> dict[str, str]:
-        """Environment variables that reproduce these settings in another process (secrets included: pass only to children)."""
+        """Environment variables that reproduce these settings in another process (secrets included: pass only to children).
+
+        Only values that differ from the defaults are exported, so a locustfile's own
+        defaults (``os.environ.setdefault("LOADKIT_ARRIVAL", "poisson")``) still apply."""
         out = {}
         for f in FIELDS:
             value = getattr(self, f.name)
+            if value == f.default:
+                continue
             if isinstance(value, list):
                 value = (";" if f.name == "slo_check" else ",").join(value)
             elif isinstance(value, dict):
