@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 RUN_TIME ?= 45s
 USERS ?= 20
 
-.PHONY: demo test bench lint venv clean compose-up compose-down
+.PHONY: demo test bench lint venv clean compose-build compose-up compose-ui compose-results compose-down compose-config k8s-ci k8s-ui
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -29,11 +29,33 @@ bench: $(PY)
 lint: $(PY)
 	$(PY) -m ruff check loadkit tests bench || true
 
+COMPOSE := docker compose -f docker/docker-compose.yml --env-file docker/.env
+WORKERS ?= 2
+
+compose-build:
+	$(COMPOSE) build
+
+# Build, start master + $(WORKERS) workers + simulator + InfluxDB 2 + Grafana; exit code = the run's.
 compose-up:
-	docker compose -f docker/docker-compose.yml up -d --scale worker=$${WORKERS:-2}
+	$(COMPOSE) up --build --scale worker=$(WORKERS) --exit-code-from master
+
+compose-ui:
+	$(COMPOSE) up -d influxdb grafana simulator
+
+compose-results:
+	$(COMPOSE) cp master:/results ./results
 
 compose-down:
-	docker compose -f docker/docker-compose.yml down
+	$(COMPOSE) down
+
+compose-config:
+	docker compose -f docker/docker-compose.yml --env-file docker/.env.example config
+
+k8s-ci:
+	kubectl apply -k k8s/overlays/headless-ci
+
+k8s-ui:
+	kubectl apply -k k8s/overlays/webui
 
 clean:
 	rm -rf $(VENV) results test-artifacts
