@@ -1,9 +1,9 @@
 """A real `loadkit run` against the zero-latency simulator streams every attempt to InfluxDB.
 
-The sink-level tests drive >= 20,000 records; these runs are shorter (a few
-thousand requests on a shared 2-core machine) to keep the suite fast.
-TODO(main engineer): raise RUN_TIME to reach >= 20,000 requests in CI (about
-40 s per API here) once the suite's time budget allows.
+Each run is >= 20,000 requests at the highest rate this machine sustains (the
+zero-latency simulator, 64 users): about 35 s per API on 2 cores. The generator
+is saturated on purpose, so the run may be flagged untrusted (exit 3, CPU > 90 %);
+the point here is that every attempt arrives, and exactly once.
 """
 
 from __future__ import annotations
@@ -20,19 +20,26 @@ from loadkit.config import Settings
 from loadkit.sinks import influx_report
 from tests.support.servers import influx, victoria  # noqa: F401  (fixtures)
 
-RUN_TIME = "6s"
+RUN_TIME = "35s"
+MIN_REQUESTS = 20_000
 
 
 def _run(tmp_path: Path, env_extra: dict, run_id: str) -> dict:
     env = dict(os.environ, **env_extra)
     loadkit = Path(sys.executable).with_name("loadkit")
     proc = subprocess.run(
-        [str(loadkit), "run", "--run-id", run_id, "--users", "32", "--spawn-rate", "1000", "--run-time", RUN_TIME,
+        [str(loadkit), "run", "--run-id", run_id, "--users", "64", "--spawn-rate", "1000", "--run-time", RUN_TIME,
          "--results-dir", str(tmp_path), "--sim-args", "--profile zero"],
         env=env, capture_output=True, text=True, timeout=180,
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return json.loads((tmp_path / run_id / "summary.json").read_text())
+    assert proc.returncode in (0, 3), proc.stdout[-2000:] + proc.stderr[-2000:]
+    summary = json.loads((tmp_path / run_id / "summary.json").read_text())
+    if proc.returncode == 3:  # untrusted only because the generator was saturated, as intended
+        assert all("CPU" in w or "lag" in w for w in summary["warnings"]), summary["warnings"]
+    assert summary["totals"]["requests"] >= MIN_REQUESTS, (
+        f"only {summary['totals']['requests']} requests in {RUN_TIME}: this machine is too slow (or too busy) for the "
+        f">= {MIN_REQUESTS} run the InfluxDB issue asks for")
+    return summary
 
 
 @pytest.mark.slow
@@ -40,13 +47,12 @@ def test_run_over_v1_api_counts_and_percentiles_match_summary(influx, tmp_path):
     influx.create_db("runs")
     summary = _run(tmp_path, {"LOADKIT_INFLUX_URL": influx.url, "LOADKIT_INFLUX_DB": "runs"}, "e2e-v1")
     requests = summary["totals"]["requests"]
-    assert requests > 1000
     assert summary["sink"]["dropped"] == 0
-    assert influx.count("runs") == requests  # one attempt per request: the zero profile has no 429s
+    assert influx.count("runs") == summary["totals"]["attempts"]  # one point per attempt, none lost, none doubled
     report = influx_report(Settings(influx_url=influx.url, influx_db="runs"), "e2e-v1")
     for model, ours in summary["models"].items():
         theirs = report["models"][model]
-        assert theirs["requests"] == ours["requests"]
+        assert theirs["requests"] == ours["attempts"]
         for metric in ("e2e_ms", "ttft_ms"):
             for p in ("p95", "p99"):
                 assert theirs[metric][p] == pytest.approx(ours[metric][p], rel=0.02, abs=0.2), (model, metric, p)
@@ -57,5 +63,5 @@ def test_run_over_v2_api_counts_match_summary(victoria, tmp_path):
     summary = _run(tmp_path, {"LOADKIT_INFLUX_URL": victoria.url, "LOADKIT_INFLUX_BUCKET": "runs",
                               "LOADKIT_INFLUX_ORG": "lk", "LOADKIT_INFLUX_TOKEN": "tok"}, "e2e-v2")
     series = [s for s in victoria.samples("llm_request_attempt") if s[0]["run_id"] == "e2e-v2"]
-    assert sum(len(ts) for _, ts in series) == summary["totals"]["requests"]
+    assert sum(len(ts) for _, ts in series) == summary["totals"]["attempts"]
     assert summary["sink"]["dropped"] == 0
