@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -89,7 +88,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     """Run the capacity search; returns the exit code."""
     from .capacity import CapacitySettings, StepDriver, run_capacity, write_capacity
     from .client import ChatClient
-    from .cli import _start_embedded_simulator
+    from .cli import _start_embedded_simulator, _stop_process
     from .config import load_settings, redact, secrets_of
     from .preflight import run_preflight
     from .shaping import Workload
@@ -153,12 +152,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         print(f"loadkit capacity: {redact(str(exc), secrets)}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     finally:
-        if sim is not None:
-            sim.terminate()
-            try:
-                sim.wait(5)
-            except subprocess.TimeoutExpired:
-                sim.kill()
+        _stop_process(sim)
     for model, out in doc["models"].items():
         best = out["max_sustainable"]
         found = "-" if best is None else f"{best['rps']:.2f} req/s"

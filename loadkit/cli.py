@@ -163,12 +163,18 @@ def cmd_run(args: argparse.Namespace) -> int:
                 pass
         return code
     finally:
-        if sim is not None:
-            sim.terminate()
-            try:
-                sim.wait(5)
-            except subprocess.TimeoutExpired:
-                sim.kill()
+        _stop_process(sim)
+
+
+def _stop_process(proc: subprocess.Popen | None, timeout_s: float = 5.0) -> None:
+    """Terminate a child (the embedded simulator) and reap it; kill it if it does not stop."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

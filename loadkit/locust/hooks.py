@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 

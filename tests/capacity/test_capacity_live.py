@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.capacity import CapacitySettings, StepDriver, run_capacity, write_capacity
+from loadkit.capacity import CapacitySettings, StepDriver, run_capacity
 from loadkit.capacity_cli import main as capacity_main
 from loadkit.client import ChatClient, ChatRequest
 from loadkit.report.slo import parse_slo_flag

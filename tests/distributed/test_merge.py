@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loadkit.metrics import LatencyHistogram
 from tests.support.simproc import start_simulator
 
 from .harness import DistributedRun

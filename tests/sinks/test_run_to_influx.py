@@ -46,7 +46,6 @@ def _run(tmp_path: Path, env_extra: dict, run_id: str) -> dict:
 def test_run_over_v1_api_counts_and_percentiles_match_summary(influx, tmp_path):
     influx.create_db("runs")
     summary = _run(tmp_path, {"LOADKIT_INFLUX_URL": influx.url, "LOADKIT_INFLUX_DB": "runs"}, "e2e-v1")
-    requests = summary["totals"]["requests"]
     assert summary["sink"]["dropped"] == 0
     assert influx.count("runs") == summary["totals"]["attempts"]  # one point per attempt, none lost, none doubled
     report = influx_report(Settings(influx_url=influx.url, influx_db="runs"), "e2e-v1")
