@@ -6,37 +6,47 @@ gevent and works from a plain script::
     from loadkit import ChatClient, ChatRequest, make_transport, TransportOptions
     client = ChatClient(make_transport("httpx", TransportOptions("http://127.0.0.1:8000/v1")))
     record = client.chat(ChatRequest("gpt-4o-mini", [{"role": "user", "content": "hi"}]))
+
+Names are imported lazily (PEP 562), so ``python -m loadkit.simulator`` loads
+the simulator alone and never the client code it exists to test.
 """
 
-from .client import ChatClient, ChatRequest
-from .config import Settings, load_settings
-from .errors import ConfigError, GatewayError, LoadkitError, SinkError, SLOError
-from .metrics import LatencyHistogram
-from .pricing import PriceTable
-from .records import OUTCOMES, RequestRecord
-from .sse import ServerSentEvent, SSEDecoder
-from .stats import RunStats
-from .transports import TransportOptions, make_transport
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ChatClient",
-    "ChatRequest",
-    "ConfigError",
-    "GatewayError",
-    "LatencyHistogram",
-    "LoadkitError",
-    "OUTCOMES",
-    "PriceTable",
-    "RequestRecord",
-    "RunStats",
-    "SLOError",
-    "SSEDecoder",
-    "ServerSentEvent",
-    "Settings",
-    "SinkError",
-    "TransportOptions",
-    "load_settings",
-    "make_transport",
-]
+_EXPORTS = {
+    "ChatClient": "client",
+    "ChatRequest": "client",
+    "ConfigError": "errors",
+    "GatewayError": "errors",
+    "LatencyHistogram": "metrics",
+    "LoadkitError": "errors",
+    "OUTCOMES": "records",
+    "PriceTable": "pricing",
+    "RequestRecord": "records",
+    "RunStats": "stats",
+    "SLOError": "errors",
+    "SSEDecoder": "sse",
+    "ServerSentEvent": "sse",
+    "Settings": "config",
+    "SinkError": "errors",
+    "TransportOptions": "transports",
+    "load_settings": "config",
+    "make_transport": "transports",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loadkit' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
