@@ -102,6 +102,13 @@ class _Response:
         resp.release()
 
 
+def _unverified_context(cafile: str | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 class GeventTransport:
     def __init__(self, options: TransportOptions) -> None:
         parts = urlsplit(options.base_url)
@@ -111,7 +118,9 @@ class GeventTransport:
         insecure = False
         if parts.scheme == "https":
             if options.insecure:
+                # geventhttpclient's insecure=True only skips the hostname check; the chain is still verified
                 insecure = True
+                ssl_context_factory = _unverified_context
             elif options.ca_bundle:
                 ssl_options = {"ca_certs": options.ca_bundle}
                 ca = options.ca_bundle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator, Mapping
 
 import httpx
@@ -53,11 +54,11 @@ class _Response:
 
 class HttpxTransport:
     def __init__(self, options: TransportOptions, http2: bool = False) -> None:
-        verify: bool | str = True
+        verify: bool | ssl.SSLContext = True
         if options.insecure:
             verify = False
         elif options.ca_bundle:
-            verify = options.ca_bundle
+            verify = ssl.create_default_context(cafile=options.ca_bundle)
         timeout = httpx.Timeout(options.timeout_s, connect=options.connect_timeout_s)
         self._client = httpx.Client(base_url=options.base_url, timeout=timeout, verify=verify, http2=http2)
 
