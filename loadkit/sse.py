@@ -79,8 +79,20 @@ class SSEDecoder:
         if len(self._tail) > self._max_event_bytes:
             raise SSEError(f"an SSE line is longer than {self._max_event_bytes} bytes; the stream is not an event stream")
         events: list[ServerSentEvent] = []
+        data = self._data
         for line in lines:
-            self._line(line, events)
+            # Fast path for the two lines of nearly every LLM stream event:
+            # "data: {...}" and the blank line that ends it.
+            if line[:6] == b"data: " and self._event_bytes + len(line) <= self._max_event_bytes:
+                data.append(line[6:])
+                self._event_bytes += len(line) - 6
+            elif not line and len(data) == 1 and not self._event:
+                events.append(ServerSentEvent(data[0].decode("utf-8", "replace"), "message", self._last_id, self._retry))
+                data.clear()
+                self._event_bytes = 0
+            else:
+                self._line(line, events)
+                data = self._data
         return events
 
     def close(self) -> list[ServerSentEvent]:

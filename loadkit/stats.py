@@ -137,11 +137,7 @@ class ModelStats:
             h["tpot_ms"].record(tpot)
         times = r.token_times
         if len(times) > 1:
-            rec = h["itl_ms"].record
-            prev = times[0]
-            for t in times[1:]:
-                rec((t - prev) * 1000.0)
-                prev = t
+            h["itl_ms"].record_many([(b - a) * 1000.0 for a, b in zip(times, times[1:])])
 
     def merge(self, other: "ModelStats") -> None:
         for name in ("attempts", "requests", "successes", "input_tokens", "output_tokens", "usage_missing",
