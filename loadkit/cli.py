@@ -99,6 +99,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         collect_slos(settings)
     except LoadkitError as exc:
         return _die(str(exc))
+    try:
+        from .shaping import Workload
+
+        Workload.from_settings(settings)  # a missing prompts file or a bad [workload] table: refuse before load
+    except LoadkitError as exc:
+        return _die(str(exc))
     locustfile = args.locustfile or str(Path(__file__).parent / "locustfiles" / "chat.py")
     if not Path(locustfile).is_file():
         return _die(f"locustfile {locustfile} not found; give -f path/to/locustfile.py")

@@ -10,9 +10,12 @@ Every loadkit route goes through ``auth_required_if_enabled``, so
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
+import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -121,6 +124,22 @@ def llm_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _web_port_free(host: str, port: int) -> bool:
+    """True when ``host:port`` can be bound now (or cannot be checked)."""
+    if not port:
+        return True
+    bind_host = None if host in ("", "*") else host
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(bind_host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc.errno != errno.EADDRINUSE
+    return True
+
+
 def install_web_ui(environment, rt: Runtime) -> None:
     """Add the LLM tab and the /loadkit/* routes to Locust's web UI (no-op without a web UI)."""
     web_ui = environment.web_ui
@@ -130,6 +149,11 @@ def install_web_ui(environment, rt: Runtime) -> None:
     if options is not None and not getattr(options, "web_login", False) and getattr(options, "web_host", "") in ("", "*", "0.0.0.0", "::"):
         log.warning("the web UI listens on all interfaces without --web-login: anyone who can reach this port can "
                     "start load and read results; bind with --web-host 127.0.0.1 or enable --web-login")
+    if options is not None and not _web_port_free(getattr(options, "web_host", ""), getattr(options, "web_port", 0)):
+        # Locust would print a bind traceback from a greenlet; one line and exit 2 instead
+        log.error("the web UI port %s is in use; pick a free one with --web-port (or stop what listens there)",
+                  options.web_port)
+        sys.exit(2)
     web_ui.template_args["extended_tabs"] = [{"title": "LLM", "key": TAB_KEY}]
     web_ui.template_args["extended_tables"] = [
         {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
