@@ -74,7 +74,8 @@ def preflight_or_exit(rt: Runtime) -> None:
 
 def preflight_at_start(rt: Runtime, environment) -> bool:
     """Web UI runs: preflight against the host from the start form; False (and the run stopped) on failure."""
-    if rt.preflight.get("model_map") or not rt.settings.preflight:
+    known = rt.preflight.get("model_map") or {}
+    if not rt.settings.preflight or all(m in known for m in rt.settings.models):
         return True
     host = rt.settings.host or environment.host
     if not host:

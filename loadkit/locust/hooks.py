@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -32,7 +33,7 @@ import psutil
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from ..config import load_settings
+from ..config import Settings, env_name, flag_name, load_settings
 from ..errors import LoadkitError
 from ..stats import RunStats
 from .runtime import Runtime, get_runtime, set_runtime
@@ -67,6 +68,43 @@ def _add_locust_arguments(parser) -> None:
                         include_in_web_ui=False,
                         help="loadkit: exit 3 unless this many workers finish with a final report "
                              "(default: every worker that joined)")
+    # The traffic mix, editable in the web UI's start form (Locust's "custom parameters").
+    # Defaults come from the LOADKIT_* environment, so plain flags, env vars and the form agree.
+    for name in UI_SETTINGS:
+        default = os.environ.get(env_name(name))
+        if default is None:
+            value = getattr(Settings(), name)
+            default = ",".join(value) if isinstance(value, list) else (
+                ",".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else
+                ("true" if value is True else "false" if value is False else str(value)))
+        parser.add_argument(flag_name(name), dest=name, type=str, default=default, env_var=env_name(name),
+                            include_in_web_ui=True, help=f"loadkit: {name.replace('_', ' ')}")
+
+
+# Settings a person may change from the web UI between runs.
+UI_SETTINGS = ("models", "model_weights", "max_tokens", "stream", "arrival", "rate_per_s")
+
+
+def _apply_ui_settings(rt: Runtime, environment) -> None:
+    """Take the start form's traffic settings (Locust puts them in parsed_options) into the runtime."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    given = {name: getattr(options, name) for name in UI_SETTINGS if getattr(options, name, None) not in (None, "")}
+    try:
+        updated = load_settings(given)
+    except LoadkitError as exc:
+        log.error("loadkit: the start form's settings are invalid: %s", exc)
+        return
+    changes = {name: getattr(updated, name) for name in UI_SETTINGS if getattr(updated, name) != getattr(rt.settings, name)}
+    if not changes:
+        return
+    # Unknown model weights for models no longer selected would be refused: keep only the selected models'.
+    settings = rt.settings.with_(**changes)
+    rt.settings = settings
+    rt.workload = rt._make_workload(settings)
+    rt.schedule = None
+    log.info("loadkit: traffic settings for this run: %s", ", ".join(f"{k}={v}" for k, v in changes.items()))
 
 
 def _role(environment) -> str:
@@ -193,6 +231,7 @@ def _start_monitor(rt: Runtime) -> None:
 
 def _on_test_start(environment, **_kw) -> None:
     rt = get_runtime()
+    _apply_ui_settings(rt, environment)
     if rt.role in ("local", "master") and not finish.preflight_at_start(rt, environment):
         gevent.spawn_later(0, environment.runner.stop)
         return

@@ -135,3 +135,25 @@ def test_loadkit_summary_route_serves_live_data_without_login(tmp_path):
         finally:
             proc.terminate()
             proc.wait(20)
+
+
+def test_model_mix_from_the_start_form_is_used(tmp_path, browser):
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=20,itl_ms=2,tokens=5", "--cold-start-ms", "0") as sim:
+        proc, url = _start_locust(sim, tmp_path)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.fill("input[name=userCount]", "2")
+            page.fill("input[name=spawnRate]", "2")
+            page.get_by_text("Custom parameters").click()
+            page.fill("input[name=models]", "gpt-4o-mini")
+            page.get_by_role("button", name="Start").click()
+            page.get_by_role("tab", name="LLM").wait_for(timeout=15000)
+            time.sleep(3)
+            httpx.post(url + "/stop", timeout=10)
+            time.sleep(1)
+            summary = httpx.get(url + "/loadkit/summary.json", timeout=10).json()
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    assert list(summary["models"]) == ["gpt-4o-mini"] and summary["models"]["gpt-4o-mini"]["requests"] > 10
