@@ -80,13 +80,16 @@ class _Response:
                     continue
                 resp.feed(data)
         except TransportError:
-            resp.release()
+            self.close()
             raise
-        except BaseException as exc:
-            resp.release()
-            if isinstance(exc, GeneratorExit):
-                raise
+        except Exception as exc:
+            self.close()  # a half-read socket must never go back to the pool
             raise _classify(exc, during_body=True) from None
+        except BaseException:
+            # GreenletExit (Locust stopping the user), gevent.Timeout, KeyboardInterrupt: not a
+            # network failure to record; let it end the greenlet.
+            self.close()
+            raise
 
     def close(self) -> None:
         resp = self._resp
@@ -141,9 +144,7 @@ class GeventTransport:
     def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> _Response:
         try:
             resp = self._client.request(method, self._prefix + path, body=body, headers=dict(headers))
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)) or type(exc).__name__ in ("GreenletExit", "Timeout"):
-                raise
+        except Exception as exc:  # GreenletExit, gevent.Timeout and KeyboardInterrupt pass through
             raise _classify(exc) from None
         return _Response(resp)
 
