@@ -23,6 +23,7 @@ EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN, EXIT_UNTRUSTED = 0, 1, 2, 3
 # Past these the generator's numbers are not trusted (DESIGN.md).
 MAX_SCHEDULE_LAG_P99_MS = 10.0
 MAX_CPU_PERCENT = 90.0
+MAX_LOOP_LAG_P99_MS = 10.0
 
 
 def _fail_before_load(rt: Runtime, message: str) -> None:
@@ -124,6 +125,16 @@ def make_process_sink(rt: Runtime):
     return make_sink(rt.settings, rt.run_id, out_dir, rt.worker)
 
 
+def merged_loop_lag(rt: Runtime, snapshots: list[dict]) -> LatencyHistogram:
+    """Event-loop lag of this process and every worker, merged."""
+    lag = LatencyHistogram()
+    lag.merge(rt.loop_lag)
+    for snap in snapshots:
+        if snap.get("loop_lag_ms"):
+            lag.merge(LatencyHistogram.from_dict(snap["loop_lag_ms"]))
+    return lag
+
+
 def _trust(rt: Runtime, summary_models: dict, snapshots: list[dict]) -> tuple[bool, list[str]]:
     warnings: list[str] = []
     lag = summary_models.get("schedule_lag_ms", {}).get("p99")
@@ -134,6 +145,10 @@ def _trust(rt: Runtime, summary_models: dict, snapshots: list[dict]) -> tuple[bo
     cpu = rt.cpu_samples
     if cpu:
         shares.append(sum(1 for c in cpu if c > MAX_CPU_PERCENT) / len(cpu))
+    loop_p99 = merged_loop_lag(rt, snapshots).percentile(99)
+    if loop_p99 is not None and loop_p99 > MAX_LOOP_LAG_P99_MS:
+        warnings.append(f"generator event-loop lag p99 {loop_p99:.1f} ms > {MAX_LOOP_LAG_P99_MS:.0f} ms: the generator "
+                        "was busy or starved of CPU, and its timings include that delay; add workers or free the CPU")
     if any(share >= 0.2 for share in shares):
         warnings.append(f"generator CPU above {MAX_CPU_PERCENT:.0f} % for 20 % or more of the run: "
                         "timings include the generator's own queueing; add workers")
@@ -251,6 +266,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
             "cpu_percent_mean": sum(cpu) / len(cpu) if cpu else None,
             "cpu_percent_max": max(cpu) if cpu else None,
             "interrupted_requests": interrupted,
+            "loop_lag_ms": merged_loop_lag(rt, snapshots).summary(),
         },
         calls_per_day=rt.settings.calls_per_day,
     )

@@ -42,6 +42,7 @@ from . import finish
 log = logging.getLogger("loadkit")
 
 _installed = False
+LOOP_LAG_PROBE_S = 0.05
 _FINAL_WAIT_S = 15.0
 _WATCH_INTERVAL_S = 0.5
 
@@ -226,7 +227,16 @@ def _start_monitor(rt: Runtime) -> None:
                 })
             last_requests = requests
 
+    def loop_lag() -> None:
+        # How late a 50 ms sleep wakes up = how long the gevent loop was busy or starved of CPU.
+        # Every timing taken in that window carries the delay, so this is the generator's own error.
+        while True:
+            start = time.perf_counter()
+            gevent.sleep(LOOP_LAG_PROBE_S)
+            rt.loop_lag.record((time.perf_counter() - start - LOOP_LAG_PROBE_S) * 1000.0)
+
     rt.monitor = gevent.spawn(loop)
+    rt.loop_lag_probe = gevent.spawn(loop_lag)
 
 
 def _on_test_start(environment, **_kw) -> None:
@@ -276,6 +286,7 @@ def _snapshot(rt: Runtime, final: bool = False) -> dict:
         "duration_s": rt.duration_s(),
         "in_flight": rt.in_flight,
         "interrupted": rt.interrupted,
+        "loop_lag_ms": rt.loop_lag.to_dict(),
         "sent_at": time.time(),
     }
 

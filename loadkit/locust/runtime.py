@@ -23,7 +23,7 @@ from ..client import ChatRequest
 from ..arrivals import ArrivalSchedule
 from ..coldstart import ColdTracker
 from ..config import Settings, load_settings, redact, secrets_of
-from ..metrics import e2e_ms
+from ..metrics import LatencyHistogram, e2e_ms
 from ..records import RequestRecord
 from ..stats import RunStats
 
@@ -74,6 +74,8 @@ class Runtime:
         self.stopped_at: float | None = None
         self.in_flight = 0
         self.cold = ColdTracker(settings.idle_s)
+        self.loop_lag = LatencyHistogram()  # wake-up delay of a periodic 50 ms sleep, ms
+        self.loop_lag_probe: Any = None
         self.schedule: ArrivalSchedule | None = None
         self._last_intended_at = 0.0
         self.preflight: dict = {"requests_by_model": {}, "models_offered": []}
