@@ -23,7 +23,7 @@ EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN, EXIT_UNTRUSTED = 0, 1, 2, 3
 # Past these the generator's numbers are not trusted (DESIGN.md).
 MAX_SCHEDULE_LAG_P99_MS = 10.0
 MAX_CPU_PERCENT = 90.0
-MAX_LOOP_LAG_P99_MS = 10.0
+MAX_LOOP_LAG_P95_MS = 10.0
 
 
 def _fail_before_load(rt: Runtime, message: str) -> None:
@@ -145,9 +145,11 @@ def _trust(rt: Runtime, summary_models: dict, snapshots: list[dict]) -> tuple[bo
     cpu = rt.cpu_samples
     if cpu:
         shares.append(sum(1 for c in cpu if c > MAX_CPU_PERCENT) / len(cpu))
-    loop_p99 = merged_loop_lag(rt, snapshots).percentile(99)
-    if loop_p99 is not None and loop_p99 > MAX_LOOP_LAG_P99_MS:
-        warnings.append(f"generator event-loop lag p99 {loop_p99:.1f} ms > {MAX_LOOP_LAG_P99_MS:.0f} ms: the generator "
+    # p95, not p99: a short run has few probes, and one hiccup must not condemn it; a generator late
+    # by > 10 ms for 5 % of the run is systematically starved, and its tail latencies carry that delay.
+    loop_p95 = merged_loop_lag(rt, snapshots).percentile(95)
+    if loop_p95 is not None and loop_p95 > MAX_LOOP_LAG_P95_MS:
+        warnings.append(f"generator event-loop lag p95 {loop_p95:.1f} ms > {MAX_LOOP_LAG_P95_MS:.0f} ms: the generator "
                         "was busy or starved of CPU, and its timings include that delay; add workers or free the CPU")
     if any(share >= 0.2 for share in shares):
         warnings.append(f"generator CPU above {MAX_CPU_PERCENT:.0f} % for 20 % or more of the run: "
