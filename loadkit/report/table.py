@@ -71,7 +71,7 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     console.print(
         f"sink: {sink.get('written', 0):,} points written, {sink.get('dropped', 0):,} dropped"
         f" ({sink.get('target', 'file')});  monthly cost at {proj.get('calls_per_day', 0):,.0f} calls/day:"
-        f" {_usd(proj.get('monthly_cost_usd'))}"
+        f" ${proj.get('monthly_cost_usd') or 0:,.2f}"
     )
     for check in summary.get("slo", {}).get("checks", []):
         mark = "PASS" if check["passed"] else "FAIL"
