@@ -74,25 +74,36 @@ class SSEDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self._tail:
             chunk = self._tail + chunk
+            self._tail = b""
+        if not self._data and not self._event and b"\n\n" in chunk:
+            return self._feed_events(chunk)
+        return self._feed_lines(chunk)
+
+    def _feed_events(self, chunk: bytes) -> list[ServerSentEvent]:
+        # Fast path for what nearly every LLM stream sends: events that are one
+        # "data: ..." line each. Anything else goes to the line-by-line path.
+        parts = chunk.split(b"\n\n")
+        rest = parts.pop()
+        events: list[ServerSentEvent] = []
+        limit = self._max_event_bytes + 6
+        for i, part in enumerate(parts):
+            if part[:6] == b"data: " and b"\n" not in part and len(part) <= limit:
+                events.append(ServerSentEvent(part[6:].decode("utf-8", "replace"), "message", self._last_id, self._retry))
+            else:
+                events.extend(self._feed_lines(b"\n\n".join(parts[i:]) + b"\n\n" + rest))
+                return events
+        if rest:
+            events.extend(self._feed_lines(rest))
+        return events
+
+    def _feed_lines(self, chunk: bytes) -> list[ServerSentEvent]:
         lines = chunk.split(b"\n")
         self._tail = lines.pop()
         if len(self._tail) > self._max_event_bytes:
             raise SSEError(f"an SSE line is longer than {self._max_event_bytes} bytes; the stream is not an event stream")
         events: list[ServerSentEvent] = []
-        data = self._data
         for line in lines:
-            # Fast path for the two lines of nearly every LLM stream event:
-            # "data: {...}" and the blank line that ends it.
-            if line[:6] == b"data: " and self._event_bytes + len(line) <= self._max_event_bytes:
-                data.append(line[6:])
-                self._event_bytes += len(line) - 6
-            elif not line and len(data) == 1 and not self._event:
-                events.append(ServerSentEvent(data[0].decode("utf-8", "replace"), "message", self._last_id, self._retry))
-                data.clear()
-                self._event_bytes = 0
-            else:
-                self._line(line, events)
-                data = self._data
+            self._line(line, events)
         return events
 
     def close(self) -> list[ServerSentEvent]:
