@@ -182,10 +182,11 @@ class ChatClient:
 
     def _finish_tokens(self, rec: RequestRecord, req: ChatRequest, usage: Any, events: int, text: str) -> None:
         rec.estimated_output_tokens = events
-        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+        completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if isinstance(completion, int) and not isinstance(completion, bool) and completion >= 0:
             rec.output_tokens = usage["completion_tokens"]
             prompt = usage.get("prompt_tokens")
-            rec.input_tokens = prompt if isinstance(prompt, int) else estimate_tokens(" " * req.input_chars())
+            rec.input_tokens = prompt if isinstance(prompt, int) and prompt >= 0 else estimate_tokens(" " * req.input_chars())
             rec.usage_reported = True
         else:
             rec.output_tokens = events if events else estimate_tokens(text)
@@ -265,22 +266,26 @@ class ChatClient:
                                 code = err.get("code") or err.get("type") if isinstance(err, dict) else None
                                 error_key = f"error_event:{code}" if isinstance(code, str) and len(code) <= 64 else "error_event"
                             continue
-                        choices = obj.get("choices")
-                        if choices:
-                            choice = choices[0]
-                            delta = choice.get("delta")
-                            if delta:
-                                text = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
-                                if text:
-                                    if rec.first_token_at is None:
-                                        rec.first_token_at = now
-                                    token_times.append(now)
-                                    events += 1
-                                    if pieces is not None:
-                                        pieces.append(text)
-                            reason = choice.get("finish_reason")
-                            if reason:
-                                finish = reason
+                        try:
+                            choices = obj.get("choices")
+                            if choices:
+                                choice = choices[0]
+                                delta = choice.get("delta")
+                                if delta:
+                                    text = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
+                                    if text and isinstance(text, str):
+                                        if rec.first_token_at is None:
+                                            rec.first_token_at = now
+                                        token_times.append(now)
+                                        events += 1
+                                        if pieces is not None:
+                                            pieces.append(text)
+                                reason = choice.get("finish_reason")
+                                if reason:
+                                    finish = reason if isinstance(reason, str) else str(reason)[:64]
+                        except (AttributeError, TypeError, KeyError, IndexError):
+                            # JSON, but not a chat chunk ("choices": [null], "delta": 5, ...)
+                            error_key = error_key or "invalid_chunk"
                         u = obj.get("usage")
                         if u:
                             usage = u

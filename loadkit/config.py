@@ -35,6 +35,8 @@ def parse_duration_s(text: str | float | int) -> float:
         return float(text)
     s = str(text).strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", s):
+        if float(s) == float("inf"):
+            raise ValueError(f"{text!r} is too long a duration")
         return float(s)
     total = 0.0
     pos = 0
@@ -46,6 +48,8 @@ def parse_duration_s(text: str | float | int) -> float:
         pos = mt.end()
     if pos != len(s) or not s:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m)")
+    if total == float("inf"):
+        raise ValueError(f"{text!r} is too long a duration")
     return total
 
 
@@ -85,8 +89,8 @@ def _weights(text: Any) -> dict[str, float]:
     out = {}
     for name, value in items:
         w = float(value)
-        if w < 0:
-            raise ValueError(f"weight of {name} is negative ({w})")
+        if not 0 <= w < float("inf"):  # also nan
+            raise ValueError(f"weight of {name} must be a finite number >= 0, not {value!r}")
         out[str(name)] = w
     return out
 
@@ -148,6 +152,7 @@ def _host(text: Any) -> str:
     parts = urlsplit(s)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{s!r} has no http:// or https:// scheme (use e.g. https://gateway.example/v1)")
+    parts.port  # noqa: B018  (raises ValueError for a port that is not 0-65535)
     path = parts.path.rstrip("/")
     for suffix in ("/chat/completions", "/completions", "/models"):
         if path.endswith(suffix):
@@ -338,6 +343,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot be read ({exc.strerror}); check the path") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -379,7 +386,11 @@ def _finish(s: Settings) -> Settings:
     if s.model_weights and sum(s.weights().values()) <= 0:
         raise ConfigError("model_weights are all zero; give at least one model a positive weight")
     if s.influx_url:
-        parts = urlsplit(s.influx_url)
+        try:
+            parts = urlsplit(s.influx_url)
+            parts.port  # noqa: B018  (ValueError for a bad port)
+        except ValueError:
+            parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"influx_url {s.influx_url!r} is not an http(s) URL (e.g. http://localhost:8086)")
         if not s.influx_db and not s.influx_bucket:

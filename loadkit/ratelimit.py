@@ -43,7 +43,7 @@ def parse_go_duration_s(text: str) -> float | None:
         unit = mt.group(2)
         total += float(mt.group(1)) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}[unit]
         pos = mt.end()
-    return total if pos == len(s) else None
+    return total if pos == len(s) and total != float("inf") else None
 
 
 def retry_after_s(headers: Mapping[str, str], now_epoch_s: float | None = None) -> float | None:
@@ -72,12 +72,12 @@ def retry_after_s(headers: Mapping[str, str], now_epoch_s: float | None = None) 
         except ValueError:
             pass
         try:
-            when = parsedate_to_datetime(ra)
-        except (TypeError, ValueError, IndexError):
+            when = parsedate_to_datetime(ra).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):  # "1 Oct 5 99999999999:2" overflows a C long
             when = None
         if when is not None:
             now = time.time() if now_epoch_s is None else now_epoch_s
-            return max(0.0, when.timestamp() - now)
+            return max(0.0, when - now)
     for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset"):
         value = headers.get(name)
         if value is not None:
@@ -94,7 +94,7 @@ def remaining(headers: Mapping[str, str], kind: str) -> int | None:
         return None
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # "nan", "inf", "1e309": a garbage header, not a crash
         return None
 
 

@@ -260,6 +260,8 @@ def load_slos(path: str | Path) -> list[SLO]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SLOError(f"{path}: cannot read SLO file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SLOError(f"{path}: not UTF-8 text (byte {exc.start}); save the SLO file as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -282,6 +284,8 @@ def load_slos(path: str | Path) -> list[SLO]:
             line = _key_line(text, header, key) if key else header
             return SLOError(f"{path}:{line}: {reason}")
 
+        if not isinstance(entry, dict):
+            raise fail(None, f"each objective must be a table: write [[slo]] with metric/op/value, not {entry!r}")
         unknown = set(entry) - _ENTRY_KEYS
         if unknown:
             key = sorted(unknown)[0]
@@ -292,7 +296,7 @@ def load_slos(path: str | Path) -> list[SLO]:
         metric, op, value, model = entry["metric"], entry["op"], entry["value"], entry.get("model")
         if not isinstance(metric, str):
             raise fail("metric", f"metric must be a string, got {metric!r}")
-        if op not in OPERATORS:
+        if not isinstance(op, str) or op not in OPERATORS:
             raise fail("op", f"unknown op {op!r}; use one of {' '.join(OPERATORS)}")
         if not isinstance(value, (int, float, bool)) or (isinstance(value, float) and math.isnan(value)):
             raise fail("value", f"value must be a number or true/false, got {value!r}")
