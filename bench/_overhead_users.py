@@ -56,6 +56,37 @@ class FastStream(FastHttpUser):
                 resp.failure("no SSE events")
 
 
+def count_tokens_json(chunks) -> int:
+    """Token events in an SSE body: each ``data:`` line parsed with orjson, non-empty delta content counted.
+
+    The least any LLM load test must do per event to find the first token; the
+    fair baseline for loadkit's stream path, which also times every event."""
+    import orjson
+
+    tokens = 0
+    pending = b""
+    for chunk in chunks:
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if line.startswith(b"data: ") and line != b"data: [DONE]":
+                choices = orjson.loads(line[6:]).get("choices")
+                if choices and (choices[0].get("delta") or {}).get("content"):
+                    tokens += 1
+    return tokens
+
+
+class FastStreamJson(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def chat(self) -> None:
+        with self.client.post(PATH, data=STREAM_BODY, headers=HEADERS, name="chat", stream=True,
+                              catch_response=True) as resp:
+            if count_tokens_json(resp.iter_content(chunk_size=64 * 1024, decode_content=False)) == 0:
+                resp.failure("no tokens")
+
+
 class RequestsNonStream(HttpUser):
     wait_time = constant(0)
 

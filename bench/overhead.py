@@ -64,6 +64,7 @@ MAX_TIMING_USERS = 1000
 CONFIGS: dict[str, tuple[str, str, bool]] = {
     "fasthttp": ("locust", "FastNonStream", False),
     "fasthttp-stream": ("locust", "FastStream", True),
+    "fasthttp-stream-json": ("locust", "FastStreamJson", True),
     "httpuser": ("locust", "RequestsNonStream", False),
     "httpx": ("locust", "HttpxNonStream", False),
     "httpx-stream": ("locust", "HttpxStream", True),
@@ -311,6 +312,12 @@ def summarise_throughput(runs: dict[str, list[dict]], extra_events: int) -> dict
         if base is not None:
             row["ratio_to_fasthttp"] = row["requests_per_s"] / base["requests_per_s"]
             row["ratio_to_fasthttp_per_cpu"] = row["requests_per_generator_cpu_s"] / base["requests_per_generator_cpu_s"]
+        json_base = out.get("fasthttp-stream-json")
+        if row["stream"] and json_base is not None:
+            # The fair stream baseline: FastHttpUser that also parses each event to find the tokens.
+            row["ratio_to_fasthttp_json"] = row["requests_per_s"] / json_base["requests_per_s"]
+            row["ratio_to_fasthttp_json_per_cpu"] = (row["requests_per_generator_cpu_s"]
+                                                     / json_base["requests_per_generator_cpu_s"])
         if name in REFERENCE:
             row["reference"] = REFERENCE[name]
     return out
@@ -472,16 +479,17 @@ def profile_stream_client(url: str, seconds: float, top: int = 10) -> dict:
 
 def print_table(rows: dict) -> None:
     print(f"\n{'config':<25}{'req|str/s':>10}{'SSE ev/s':>10}{'gen CPU%':>9}{'core0%':>7}{'sim CPU%':>9}{'per CPU-s':>10}"
-          f"{'x fast':>8}{'x fast/CPU':>11}{'reference':>11}")
+          f"{'x fast':>8}{'x fast/CPU':>11}{'x json/CPU':>11}{'reference':>11}")
     for name, r in rows.items():
         events = f"{r['sse_events_per_s']:,.0f}" if "sse_events_per_s" in r else "-"
         ratio = f"{r['ratio_to_fasthttp']:.2f}" if "ratio_to_fasthttp" in r else "-"
         ratio_cpu = f"{r['ratio_to_fasthttp_per_cpu']:.2f}" if "ratio_to_fasthttp_per_cpu" in r else "-"
+        ratio_json = f"{r['ratio_to_fasthttp_json_per_cpu']:.2f}" if "ratio_to_fasthttp_json_per_cpu" in r else "-"
         ref = REFERENCE.get(name, {})
         ref_text = f"{next(iter(ref.values())):,}" if ref else "-"
         print(f"{name:<25}{r['requests_per_s']:>10,.0f}{events:>10}{r['generator_cpu_percent']:>9.0f}"
               f"{r['generator_core_busy_percent']:>7.0f}{r['sim_cpu_percent']:>9.0f}"
-              f"{r['requests_per_generator_cpu_s']:>10,.0f}{ratio:>8}{ratio_cpu:>11}{ref_text:>11}")
+              f"{r['requests_per_generator_cpu_s']:>10,.0f}{ratio:>8}{ratio_cpu:>11}{ratio_json:>11}{ref_text:>11}")
 
 
 def _locust_version() -> str:
