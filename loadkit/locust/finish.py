@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..coldview import cold_count_all_workers
 from ..errors import LoadkitError
 from ..metrics import LatencyHistogram
 from ..preflight import run_preflight
@@ -273,6 +274,13 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
         calls_per_day=rt.settings.calls_per_day,
     )
     summary["degraded"] = degraded
+    # Cold starts from the gateway's view: a worker's cold mark counts only if no worker sent to the model
+    # in the idle_s before it (equal to the per-process count in a single-process run).
+    logs = [rt.activity.to_dict()] + [snap["activity"] for snap in snapshots if snap.get("activity")]
+    all_view = cold_count_all_workers(logs, rt.settings.idle_s)
+    for model, block in summary["models"].items():
+        block["cold_start"]["count_all_workers"] = all_view.get(model, 0)
+    summary["totals"]["cold_start"]["count_all_workers"] = sum(all_view.values())
     slo_result = {"passed": True, "checks": []}
     if rt.slos:
         from ..report.slo import evaluate

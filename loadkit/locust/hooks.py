@@ -287,6 +287,7 @@ def _snapshot(rt: Runtime, final: bool = False) -> dict:
         "in_flight": rt.in_flight,
         "interrupted": rt.interrupted,
         "loop_lag_ms": rt.loop_lag.to_dict(),
+        "activity": rt.activity.to_dict(),
         "sent_at": time.time(),
     }
 

@@ -22,6 +22,7 @@ from typing import Any
 from ..client import ChatRequest
 from ..arrivals import ArrivalSchedule
 from ..coldstart import ColdTracker
+from ..coldview import ActivityLog
 from ..config import Settings, load_settings, redact, secrets_of
 from ..metrics import LatencyHistogram, e2e_ms
 from ..records import RequestRecord
@@ -74,6 +75,7 @@ class Runtime:
         self.stopped_at: float | None = None
         self.in_flight = 0
         self.cold = ColdTracker(settings.idle_s)
+        self.activity = ActivityLog()  # for judging cold starts across workers (master view)
         self.loop_lag = LatencyHistogram()  # wake-up delay of a periodic 50 ms sleep, ms
         self.loop_lag_probe: Any = None
         self.schedule: ArrivalSchedule | None = None

@@ -71,6 +71,7 @@ class ChatUser(User):
             if delay > 0:
                 gevent.sleep(delay)
         cold = rt.mark_cold(req.model, time.perf_counter())
+        rt.activity.note(req.model, time.time(), cold)
         rt.in_flight += 1
         try:
             attempts = self.chat_client.chat_with_retries(req, self.policy, intended_at=intended, sleep=gevent.sleep,
