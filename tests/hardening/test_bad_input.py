@@ -143,14 +143,3 @@ def test_a_busy_web_ui_port_is_one_line_and_exit_2_not_a_bind_traceback(sim, tmp
     assert len(errors) == 1 and f"port {port} is in use" in errors[0] and "--web-port" in errors[0], proc.stderr
     assert listing(tmp_path / "results") == []
 
-
-def test_the_web_port_check_lets_a_free_port_through():
-    from loadkit.locust.webui import _web_port_free
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.listen()
-        assert not _web_port_free("127.0.0.1", port)
-    assert _web_port_free("127.0.0.1", port)
-    assert _web_port_free("", 0)
