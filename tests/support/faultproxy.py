@@ -192,8 +192,11 @@ class FaultProxy:
             while True:
                 due, data = await queue.get()
                 wait = due - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                if wait > 0.002:
+                    # epoll rounds timeouts up to whole milliseconds: sleep short, then yield until due
+                    await asyncio.sleep(wait - 0.002)
+                while loop.time() < due:
+                    await asyncio.sleep(0)
                 while self.faults.stall:
                     await asyncio.sleep(0.05)
                 if not data:
