@@ -56,6 +56,16 @@ class ChatUser(User):
         """Open loop: the perf_counter time this request is due (None: closed loop)."""
         return get_runtime().next_intended_at()
 
+    def _pause_after_connect_errors(self, outcome: str) -> None:
+        """A gateway that refuses connections answers in microseconds: without a pause each user would
+        spin thousands of failures per second. Back off 50 ms, doubling to 1 s, until a request connects;
+        every failure is still counted, and the run recovers by itself when the gateway is back."""
+        if outcome != "connect_error":
+            self._connect_failures = 0
+            return
+        self._connect_failures = getattr(self, "_connect_failures", 0) + 1
+        gevent.sleep(min(1.0, 0.05 * 2 ** (self._connect_failures - 1)))
+
     @task
     def chat(self) -> None:
         rt = get_runtime()
@@ -84,6 +94,7 @@ class ChatUser(User):
         finally:
             rt.in_flight -= 1
         rt.cold.mark_done(req.model, attempts[-1].done_at)
+        self._pause_after_connect_errors(attempts[-1].outcome)
         for rec in attempts:
             rec.cold = cold
             rec.fallback_from = original
