@@ -97,9 +97,11 @@ def slo(data: bytes) -> None:
         pass
 
 
-class _Fake:
-    def __init__(self, body: bytes, cuts: list[int], content_type: str):
-        self.body, self.cuts, self.content_type = body, cuts, content_type
+class FakeTransport:
+    """An in-memory transport: the body, split in chunks at ``cuts``, behind 200 + a content type."""
+
+    def __init__(self, body: bytes, content_type: str, cuts: list[int]):
+        self.body, self.content_type, self.cuts = body, content_type, sorted(set(c for c in cuts if c <= len(body)))
 
     def send(self, method, path, body, headers):
         fake = self
@@ -110,7 +112,7 @@ class _Fake:
 
             def iter_chunks(self):
                 start = 0
-                for cut in sorted(c for c in fake.cuts if c <= len(fake.body)) + [len(fake.body)]:
+                for cut in fake.cuts + [len(fake.body)]:
                     if fake.body[start:cut]:
                         yield fake.body[start:cut]
                     start = cut
@@ -127,7 +129,7 @@ class _Fake:
 def client_chunks(data: bytes) -> None:
     payload, cuts = _split(data)
     for ctype in ("text/event-stream", "application/json"):
-        rec = ChatClient(_Fake(payload, cuts, ctype)).chat(ChatRequest("m", [{"role": "user", "content": "q"}],
+        rec = ChatClient(FakeTransport(payload, ctype, cuts)).chat(ChatRequest("m", [{"role": "user", "content": "q"}],
                                                                        keep_content=True))
         if rec.outcome not in OUTCOMES or (rec.outcome == "ok") != (rec.error_key is None):
             raise AssertionError(f"bad record {rec.outcome!r} {rec.error_key!r}")

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.hardening.fuzz_targets import FakeTransport
 from loadkit.client import ChatClient, ChatRequest
 from loadkit.config import FIELDS, Settings, env_name, load_settings
 from loadkit.errors import ConfigError, LoadkitError, SLOError
@@ -287,33 +288,7 @@ STREAM_BODY = st.tuples(st.lists(PAYLOAD, max_size=6), st.booleans()).map(
     lambda t: ("".join(f"data: {p}\n\n" for p in t[0]) + ("data: [DONE]\n\n" if t[1] else "")).encode("utf-8", "surrogatepass"))
 
 
-class _Fake:
-    """An in-memory transport: the body, split in chunks, behind 200 + a content type."""
-
-    def __init__(self, body: bytes, content_type: str, cuts: list[int]):
-        self.body, self.content_type, self.cuts = body, content_type, sorted(set(c for c in cuts if c <= len(body)))
-
-    def send(self, method, path, body, headers):
-        fake = self
-
-        class R:
-            status = 200
-            headers = {"content-type": fake.content_type}
-
-            def iter_chunks(self):
-                start = 0
-                for cut in fake.cuts + [len(fake.body)]:
-                    if fake.body[start:cut]:
-                        yield fake.body[start:cut]
-                    start = cut
-
-            def close(self):
-                pass
-
-        return R()
-
-    def close(self):
-        pass
+_Fake = FakeTransport  # one in-memory transport, shared with the atheris targets
 
 
 def _check(rec) -> None:
