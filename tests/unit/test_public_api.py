@@ -24,7 +24,7 @@ def test_core_modules_import_neither_locust_nor_gevent():
             "loadkit.ratelimit", "loadkit.pricing", "loadkit.preflight", "loadkit.shaping", "loadkit.arrivals",
             "loadkit.tasks", "loadkit.coldstart", "loadkit.overhead", "loadkit.capacity", "loadkit.sinks",
             "loadkit.report.summary", "loadkit.report.slo", "loadkit.report.html", "loadkit.transports.httpx_http",
-            "loadkit.cli"]
+            "loadkit.cli", "loadkit.locust.commands"]
     code = ("import sys\n" + "".join(f"import {m}\n" for m in core) +
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent'))\nprint(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
