@@ -77,13 +77,13 @@ def test_fixed_ttft_and_every_itl_within_2ms():
             times = token_times(events)
             assert len(times) == 10
             role_ms = (events[0][0] - sent_at) * 1000
-            assert role_ms < 10, "role chunk is written at headers time"
             ttft_ms = (times[0] - sent_at) * 1000
-            return ttft_ms, [(b - a) * 1000 for a, b in zip(times, times[1:])]
+            return role_ms, ttft_ms, [(b - a) * 1000 for a, b in zip(times, times[1:])]
 
         def check(result):
-            ttft_ms, itls = result
-            return abs(ttft_ms - 100) <= TOL_MS and all(abs(itl - 20) <= TOL_MS for itl in itls)
+            role_ms, ttft_ms, itls = result
+            # the role chunk is written at headers time, the tokens on their schedule
+            return role_ms < 10 and abs(ttft_ms - 100) <= TOL_MS and all(abs(itl - 20) <= TOL_MS for itl in itls)
 
         passed, results = first_within(measure, check)
         assert passed, results
@@ -145,13 +145,21 @@ def test_cold_start_adds_configured_ms_after_idle():
 
 
 def test_default_cold_start_applies_in_fixed_profile():
-    args = ("--profile", "fixed", "--fixed", "ttft_ms=0,itl_ms=0,tokens=1", "--models", "gpt-4o-mini")
+    # The default +820 ms for gpt-4o-mini; idle 0.3 s makes every probe cold again, so a scheduler hiccup
+    # on a busy machine can be retried (best of 3) while a wrong delay fails every time.
+    args = ("--profile", "fixed", "--fixed", "ttft_ms=0,itl_ms=0,tokens=1", "--models", "gpt-4o-mini", "--idle-s", "0.3")
     with start_simulator(*args) as sim, httpx.Client() as client:
         client.get(sim.url + "/health")
-        started = time.perf_counter()
-        response = client.post(sim.base_url + "/chat/completions", json=BODY)
-        assert response.headers["x-sim-cold"] == "1"
-        assert abs((time.perf_counter() - started) * 1000 - 820) <= 10
+        errors = []
+        for _ in range(3):
+            started = time.perf_counter()
+            response = client.post(sim.base_url + "/chat/completions", json=BODY)
+            assert response.headers["x-sim-cold"] == "1"
+            errors.append(abs((time.perf_counter() - started) * 1000 - 820))
+            if errors[-1] <= 10:
+                break
+            time.sleep(0.4)
+        assert min(errors) <= 10, errors
 
 
 def test_capacity_queue_makes_last_two_of_four_wait():
