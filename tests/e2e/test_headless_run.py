@@ -133,3 +133,16 @@ def test_plain_locust_with_the_example_locustfile_writes_a_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((tmp_path / "results" / "plain" / "summary.json").read_text())
     assert summary["totals"]["attempts"] + sum(summary["preflight"]["requests_by_model"].values()) == served
+
+
+def test_an_impossible_slo_exits_1_with_a_failing_junit_testcase(tmp_path):
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=10,itl_ms=2,tokens=5", "--cold-start-ms", "0") as sim:
+        proc = run_loadkit(["--host", sim.base_url, "--users", "2", "--run-time", "3s",
+                            "--slo-check", "ttft_ms.p95 < 0.001; success_rate >= 0.5"], tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    summary, run_dir = only_summary(tmp_path)
+    checks = {c["name"]: c["passed"] for c in summary["slo"]["checks"]}
+    assert list(checks.values()).count(False) == 1 and list(checks.values()).count(True) == 1
+    junit = (run_dir / "junit.xml").read_text()
+    assert junit.count("<testcase") == 2 and junit.count("<failure") == 1
+    assert "SLO FAIL" in proc.stdout
