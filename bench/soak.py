@@ -93,6 +93,7 @@ def run_soak(seconds: float, rate_per_s: float = 20.0, interval_s: float = 10.0,
             with urllib.request.urlopen(url + "/_sim/stats", timeout=10) as r:
                 served = json.loads(r.read())
             summary = json.loads((work / "results" / "soak" / "summary.json").read_text())
+            inside = _worker_points(work / "results" / "soak")
         finally:
             sim.terminate()
             sim.wait(10)
@@ -118,7 +119,27 @@ def run_soak(seconds: float, rate_per_s: float = 20.0, interval_s: float = 10.0,
         "requests": summary["totals"]["attempts"], "achieved_rps": summary["totals"].get("rps"),
         "outcomes": summary["totals"]["outcomes"],
         "models": models, "counts_exact": bool(models) and all(m["exact"] for m in models.values()),
+        # sampled inside the generator every second (loadkit_worker points in points.lp)
+        "user_greenlets_max": max((p["user_greenlets"] for p in inside), default=None),
+        "histogram_bytes_start": inside[len(inside) // 4]["histogram_bytes"] if inside else None,
+        "histogram_bytes_end": inside[-1]["histogram_bytes"] if inside else None,
     }
+
+
+def _worker_points(run_dir: Path) -> list[dict]:
+    """The generator's own per-second samples: fields of the loadkit_worker points in points.lp."""
+    out = []
+    for path in [run_dir / "points.lp", *sorted(run_dir.glob("workers/*/points.lp"))]:
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            if line.startswith("loadkit_worker,"):
+                fields = line.split(" ")[1]
+                values = dict(kv.split("=", 1) for kv in fields.split(","))
+                if "user_greenlets" in values and "histogram_bytes" in values:
+                    out.append({"user_greenlets": float(values["user_greenlets"].rstrip("i")),
+                                "histogram_bytes": float(values["histogram_bytes"].rstrip("i"))})
+    return out
 
 
 def main() -> int:
@@ -134,6 +155,8 @@ def main() -> int:
         print(f"{s['t_s']:>7} {s['rss_mb']:>8} {s['fds']:>5} {s['threads']:>7} {s['cpu_s']:>7}")
     print(f"\nrequests {result['requests']} at {result['achieved_rps']} req/s, outcomes {result['outcomes']}, "
           f"exit {result['exit_code']}")
+    print(f"user greenlets max {result['user_greenlets_max']}; histogram memory "
+          f"{result['histogram_bytes_start']} -> {result['histogram_bytes_end']} bytes (fixed-size HdrHistograms)")
     print(f"RSS after warm-up: {result['rss_start_mb']} -> {result['rss_end_mb']} MB "
           f"({result['rss_growth_pct']} %, goal < 5 %)")
     print(f"open fds: {result['fds_start']} -> max {result['fds_max']} (growth {result['fd_growth']}, goal 0)")

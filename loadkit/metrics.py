@@ -196,6 +196,12 @@ class LatencyHistogram:
         if top > self._max_ms:
             self._max_ms = top
 
+    def memory_bytes(self) -> int:
+        """Bytes of the counts array plus pending (not yet binned) values."""
+        import ctypes
+
+        return ctypes.sizeof(self._h.counts) + 8 * len(self._pending)
+
     @property
     def count(self) -> int:
         self._flush()

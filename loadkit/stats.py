@@ -199,6 +199,10 @@ class RunStats:
         stats.add(r, cost)
         return cost
 
+    def memory_bytes(self) -> int:
+        """Bytes held by the histograms (counts arrays and not-yet-binned values): the soak watches it."""
+        return sum(h.memory_bytes() for stats in self.models.values() for h in stats.h.values())
+
     def totals(self) -> ModelStats:
         total = ModelStats()
         for stats in self.models.values():

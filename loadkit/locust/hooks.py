@@ -224,6 +224,8 @@ def _start_monitor(rt: Runtime) -> None:
                     "rps": float(requests - last_requests),
                     "cpu_percent": float(cpu),
                     "rss_mb": proc.memory_info().rss / 1e6,
+                    "user_greenlets": float(len(getattr(runner, "user_greenlets", ()) or ())) if runner else 0.0,
+                    "histogram_bytes": float(rt.stats.memory_bytes()),
                 })
             last_requests = requests
 

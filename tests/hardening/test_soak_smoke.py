@@ -19,3 +19,8 @@ def test_forty_second_soak_keeps_descriptors_flat_and_counts_exact():
     assert result["fd_growth"] <= 0, result["samples"]
     # 40 s is too short to judge a 5 % goal (bench/soak.py does that); a leak per request would show anyway
     assert result["rss_growth_pct"] < 10, result["samples"]
+    # sampled inside the generator: one greenlet per user, and histograms of fixed size (HdrHistogram
+    # counts arrays) plus at most one not-yet-binned ITL batch per model (16,384 values x 8 bytes)
+    assert result["user_greenlets_max"] == 10
+    assert result["histogram_bytes_start"] > 0
+    assert result["histogram_bytes_end"] - result["histogram_bytes_start"] <= 2 * 16384 * 8
