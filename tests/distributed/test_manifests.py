@@ -58,7 +58,7 @@ def compose() -> dict:
 
 
 def _kustomize(path: Path) -> list[dict]:
-    exe = _tool("kubectl", "apt-get install -y kubectl")
+    exe = _tool("kubectl", "apt-get install -y kubernetes-client")
     out = subprocess.run([exe, "kustomize", str(path)], capture_output=True, text=True)
     assert out.returncode == 0, f"kubectl kustomize {path} failed:\n{out.stderr}"
     return [d for d in yaml.safe_load_all(out.stdout) if d]
