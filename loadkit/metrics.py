@@ -12,7 +12,6 @@ record cost (~1 us) and a serialisation without protobuf.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -31,7 +30,6 @@ __all__ = [
     "itl_ms",
     "itl_mean_ms",
     "itl_max_ms",
-    "e2e_without_throttle_ms",
     "LatencyHistogram",
     "PERCENTILES",
 ]
@@ -80,11 +78,6 @@ def schedule_lag_ms(r: RequestRecord) -> float:
     throttling, not generator lag."""
     sent = r.first_sent_at if r.first_sent_at is not None else r.sent_at
     return max(0.0, (sent - r.intended_at) * 1000.0)
-
-
-def e2e_without_throttle_ms(r: RequestRecord) -> float:
-    """Latency of the final attempt only, ms (throttled waits excluded)."""
-    return e2e_ms(r)
 
 
 def tpot_ms(r: RequestRecord) -> float | None:
@@ -288,6 +281,3 @@ class LatencyHistogram:
         h._max_ms = float(data.get("max_ms", 0.0))
         return h
 
-
-def nan_to_none(x: float | None) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x

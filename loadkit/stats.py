@@ -16,7 +16,7 @@ from typing import Any
 from . import metrics as m
 from .metrics import LatencyHistogram
 from .pricing import PriceTable
-from .records import OUTCOMES, RequestRecord
+from .records import RequestRecord
 
 __all__ = ["ModelStats", "RunStats"]
 
@@ -226,6 +226,3 @@ class RunStats:
             rs.models[model] = ModelStats.from_dict(sd)
         return rs
 
-    @property
-    def outcome_names(self) -> tuple[str, ...]:
-        return OUTCOMES
