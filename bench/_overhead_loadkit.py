@@ -8,7 +8,7 @@ accounting path, not traffic shaping.
 
 from __future__ import annotations
 
-from loadkit.client import ChatRequest
+from loadkit.client.chat import ChatRequest
 from loadkit.locust import ChatUser, get_runtime
 
 _MESSAGES = [{"role": "user", "content": "Say something short about load testing."}]

@@ -428,8 +428,8 @@ def timing_error(seconds: float, warmup_s: float, repeats: int, tmp: str) -> dic
 
 def profile_stream_client(url: str, seconds: float, top: int = 10) -> dict:
     """cProfile of ChatClient (fasthttp transport) streaming in a plain loop; top functions by own time."""
-    from loadkit.client import ChatClient, ChatRequest
-    from loadkit.transports import TransportOptions, make_transport
+    from loadkit.client.chat import ChatClient, ChatRequest
+    from loadkit.transport import TransportOptions, make_transport
 
     old_affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {GENERATOR_CPU})

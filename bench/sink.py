@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 def submit_cost(n: int) -> dict:
     """us per call: a no-op baseline vs sink.submit (file sink running)."""
-    from loadkit.config import Settings
+    from loadkit.settings import Settings
     from loadkit.sinks import make_sink
     from tests.support.servers import synthetic_records
 
@@ -56,7 +56,7 @@ def format_rate(n: int) -> dict:
     """Points/s on one core: line protocol only, and line protocol + records.jsonl line."""
     import orjson
 
-    from loadkit.records import record_to_dict
+    from loadkit.core.records import record_to_dict
     from loadkit.sinks.lineprotocol import RequestPointFormatter
     from tests.support.servers import synthetic_records
 
@@ -78,7 +78,7 @@ def format_rate(n: int) -> dict:
 
 def writer_rate(n: int) -> dict:
     """End-to-end points/s from first submit to stop() returning, per writer."""
-    from loadkit.config import Settings
+    from loadkit.settings import Settings
     from loadkit.sinks import make_sink
     from tests.support.servers import InfluxServer, VictoriaMetricsServer, synthetic_records
 

@@ -13,27 +13,31 @@ the simulator alone and never the client code it exists to test.
 
 from importlib import import_module
 
+from loadkit import _aliases
+
+_aliases.install()
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ChatClient": "client",
-    "ChatRequest": "client",
+    "ChatClient": "client.chat",
+    "ChatRequest": "client.chat",
     "ConfigError": "errors",
     "GatewayError": "errors",
-    "LatencyHistogram": "metrics",
+    "LatencyHistogram": "core.metrics",
     "LoadkitError": "errors",
-    "OUTCOMES": "records",
-    "PriceTable": "pricing",
-    "RequestRecord": "records",
-    "RunStats": "stats",
+    "OUTCOMES": "core.records",
+    "PriceTable": "core.pricing",
+    "RequestRecord": "core.records",
+    "RunStats": "core.stats",
     "SLOError": "errors",
-    "SSEDecoder": "sse",
-    "ServerSentEvent": "sse",
-    "Settings": "config",
+    "SSEDecoder": "protocol.sse",
+    "ServerSentEvent": "protocol.sse",
+    "Settings": "settings",
     "SinkError": "errors",
-    "TransportOptions": "transports",
-    "load_settings": "config",
-    "make_transport": "transports",
+    "TransportOptions": "transport",
+    "load_settings": "settings",
+    "make_transport": "transport",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,7 +2,7 @@
 
 Messages say what was wrong, with the value, and what to do. They never
 contain the API key or the InfluxDB token: callers pass values through
-:func:`loadkit.config.redact` when in doubt.
+:func:`loadkit.settings.redact` when in doubt.
 """
 
 from __future__ import annotations

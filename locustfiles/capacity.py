@@ -14,7 +14,7 @@ long, watched live in the UI's charts and the LLM tab:
 - ``concurrency`` mode: the step's level is the number of closed-loop users.
 
 The bisection search, the SLO verdict per step, the knee and the projection
-are `loadkit capacity`'s (loadkit.capacity); this file only shapes load.
+are `loadkit capacity`'s (loadkit.studies.capacity); this file only shapes load.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 
 from locust import LoadTestShape
 
-from loadkit.arrivals import ArrivalSchedule
+from loadkit.workload.arrivals import ArrivalSchedule
 from loadkit.locust import ChatUser
 
 

@@ -25,10 +25,10 @@ import gevent
 from locust import User, task
 from locust.exception import StopUser
 
-from loadkit.coldstart import ColdStartReport, ColdStartSettings, parse_gaps, probe_cold_start
-from loadkit.coldstart_cli import print_coldstart
+from loadkit.studies.coldstart import ColdStartReport, ColdStartSettings, parse_gaps, probe_cold_start
+from loadkit.cli.coldstart import print_coldstart
 from loadkit.locust import get_runtime
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.transport import TransportOptions, make_transport
 
 log = logging.getLogger("loadkit")
 _next_user = itertools.count()

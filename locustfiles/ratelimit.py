@@ -4,7 +4,7 @@
     locust -f locustfiles/ratelimit.py --host https://gateway.example/v1 --users 2 --spawn-rate 2 --headless
 
 Start as many users as models (user i ramps model i). Each runs
-:func:`loadkit.ramp.find_rate_limit` (drain the burst, ramp up, confirm,
+:func:`loadkit.studies.ramp.find_rate_limit` (drain the burst, ramp up, confirm,
 refine down — see that module) over plain loadkit chat clients, every request
 accounted as usual (429s show in Locust's failures under the model's name),
 then prints per model the rate at which 429s began and the sustained
@@ -29,11 +29,11 @@ from locust.exception import StopUser
 from locust.runners import LocalRunner
 from rich.console import Console
 
-from loadkit.client import ChatClient
-from loadkit.config import parse_duration_s
+from loadkit.client.chat import ChatClient
+from loadkit.settings import parse_duration_s
 from loadkit.locust import get_runtime
-from loadkit.ramp import ChatStepRunner, find_rate_limit
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.studies.ramp import ChatStepRunner, find_rate_limit
+from loadkit.transport import TransportOptions, make_transport
 
 log = logging.getLogger("loadkit")
 _next_user = itertools.count()

@@ -10,7 +10,7 @@ Every setting below can also come from the command line or the environment
 import os
 
 from loadkit.locust import ChatUser, get_runtime
-from loadkit.shaping import Workload
+from loadkit.workload import Workload
 
 # Open loop: 12 requests/s for the whole run (split over all workers), Poisson arrivals.
 # Latency is then also reported from each request's intended send time (no coordinated omission).

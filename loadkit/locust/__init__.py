@@ -13,9 +13,9 @@ __all__ = ["ChatUser", "get_runtime"]
 def __getattr__(name: str):
     if name not in __all__:
         raise AttributeError(f"module 'loadkit.locust' has no attribute {name!r}")
-    from . import hooks
-    from .runtime import get_runtime
-    from .user import ChatUser
+    from loadkit.locust import hooks
+    from loadkit.locust.runtime import get_runtime
+    from loadkit.locust.user import ChatUser
 
     hooks.install()
     globals().update(ChatUser=ChatUser, get_runtime=get_runtime)

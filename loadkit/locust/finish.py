@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..coldview import cold_count_all_workers
-from ..errors import LoadkitError
-from ..metrics import LatencyHistogram
-from ..preflight import run_preflight
-from ..report.summary import build_summary, write_summary
-from ..report.table import print_summary
-from .runtime import Runtime
+from loadkit.core.coldview import cold_count_all_workers
+from loadkit.errors import LoadkitError
+from loadkit.core.metrics import LatencyHistogram
+from loadkit.client.preflight import run_preflight
+from loadkit.core.summary import build_summary, write_summary
+from loadkit.report.table import print_summary
+from loadkit.locust.runtime import Runtime
 
 log = logging.getLogger("loadkit")
 
@@ -35,7 +35,7 @@ def _fail_before_load(rt: Runtime, message: str) -> None:
 
 def collect_slos(settings) -> list:
     """The SLOs of a run: the --slo file's, then each --slo-check. Raises SLOError before any load."""
-    from ..report.slo import load_slos, parse_slo_flag
+    from loadkit.core.slo import load_slos, parse_slo_flag
 
     slos = list(load_slos(Path(settings.slo))) if settings.slo else []
     slos += [parse_slo_flag(text) for text in settings.slo_check]
@@ -99,7 +99,7 @@ def check_sink_or_exit(rt: Runtime) -> None:
     if not s.influx_url:
         return
     try:
-        from ..sinks import check_influx
+        from loadkit.sinks import check_influx
     except ImportError:
         return
     try:
@@ -115,7 +115,7 @@ def check_sink_or_exit(rt: Runtime) -> None:
 
 def make_process_sink(rt: Runtime):
     try:
-        from ..sinks import make_sink
+        from loadkit.sinks import make_sink
     except ImportError:
         return None
     out_dir = Path(rt.settings.results_dir) / rt.run_id
@@ -181,7 +181,7 @@ def _node_requests(snap: dict) -> int:
 
 def _node_schedule_lag_ms(snap: dict) -> dict[str, float | None]:
     """p50/p99/max of one worker's sent - intended, ms (its own generator falling behind)."""
-    from ..stats import RunStats
+    from loadkit.core.stats import RunStats
 
     lag = RunStats.from_dict(snap["stats"]).totals().h["schedule_lag_ms"].summary()
     return {k: lag[k] for k in ("p50", "p99", "max")}
@@ -283,7 +283,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     summary["totals"]["cold_start"]["count_all_workers"] = sum(all_view.values())
     slo_result = {"passed": True, "checks": []}
     if rt.slos:
-        from ..report.slo import evaluate
+        from loadkit.core.slo import evaluate
 
         slo_result = evaluate(rt.slos, summary)
     summary["slo"] = slo_result
@@ -293,7 +293,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
         summary["warnings"].append(f"error rate {err:.2%} is above --max-error-rate {max_err:.2%}")
     if summary["totals"]["requests"] == 0:
         summary["warnings"].append("no request completed")
-    from ..report.slo import exit_code
+    from loadkit.core.slo import exit_code
 
     code = exit_code(summary, summary["slo"], max_error_rate=max_err)
     summary["exit_code"] = code
@@ -309,7 +309,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
 def _write_extras(rt: Runtime, out_dir: Path, summary: dict) -> None:
     """JUnit and HTML report when those modules are present; failures are logged, never fatal."""
     try:
-        from ..report.junit import write_junit
+        from loadkit.report.junit import write_junit
 
         write_junit(summary["slo"], out_dir / "junit.xml", f"loadkit {rt.run_id}")
     except ImportError:
@@ -317,7 +317,7 @@ def _write_extras(rt: Runtime, out_dir: Path, summary: dict) -> None:
     except Exception as exc:  # a report must never hide the run's result
         log.warning("junit.xml not written: %s", exc)
     try:
-        from ..report.html import write_html_report
+        from loadkit.report.html import write_html_report
 
         write_html_report(out_dir, calls_per_day=rt.settings.calls_per_day)
     except ImportError:

@@ -33,11 +33,11 @@ import psutil
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from ..config import Settings, env_name, flag_name, load_settings
-from ..errors import LoadkitError
-from ..stats import RunStats
-from .runtime import Runtime, get_runtime, set_runtime
-from . import finish
+from loadkit.settings import Settings, env_name, flag_name, load_settings
+from loadkit.errors import LoadkitError
+from loadkit.core.stats import RunStats
+from loadkit.locust.runtime import Runtime, get_runtime, set_runtime
+from loadkit.locust import finish
 
 log = logging.getLogger("loadkit")
 
@@ -144,7 +144,7 @@ def _on_init(environment, **_kw) -> None:
     elif role == "master":
         runner.register_message("loadkit_final", _on_final_snapshot)
     if role in ("local", "master"):
-        from .webui import install_web_ui
+        from loadkit.locust.webui import install_web_ui
 
         install_web_ui(environment, rt)
         finish.load_slos_or_exit(rt)

@@ -19,14 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..client import ChatRequest
-from ..arrivals import ArrivalSchedule
-from ..coldstart import ColdTracker
-from ..coldview import ActivityLog
-from ..config import Settings, load_settings, redact, secrets_of
-from ..metrics import LatencyHistogram, e2e_ms
-from ..records import RequestRecord
-from ..stats import RunStats
+from loadkit.client.chat import ChatRequest
+from loadkit.workload.arrivals import ArrivalSchedule
+from loadkit.studies.coldstart import ColdTracker
+from loadkit.core.coldview import ActivityLog
+from loadkit.settings import Settings, load_settings, redact, secrets_of
+from loadkit.core.metrics import LatencyHistogram, e2e_ms
+from loadkit.core.records import RequestRecord
+from loadkit.core.stats import RunStats
 
 log = logging.getLogger("loadkit")
 
@@ -105,7 +105,7 @@ class Runtime:
     @staticmethod
     def _make_workload(settings: Settings):
         try:
-            from ..shaping import Workload  # shaping is optional until configured
+            from loadkit.workload import Workload  # shaping is optional until configured
         except ImportError:
             return SimpleWorkload(settings)
         return Workload.from_settings(settings) if hasattr(Workload, "from_settings") else Workload(settings)

@@ -13,11 +13,11 @@ import time
 import gevent
 from locust import User, task
 
-from .. import tasks
-from ..client import ChatClient, ChatRequest
-from ..ratelimit import RetryPolicy
-from ..transports import TransportOptions, make_transport
-from .runtime import get_runtime
+from loadkit.workload import tasks
+from loadkit.client.chat import ChatClient, ChatRequest
+from loadkit.client.retry import RetryPolicy
+from loadkit.transport import TransportOptions, make_transport
+from loadkit.locust.runtime import get_runtime
 
 __all__ = ["ChatUser"]
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from flask import Response, request
 
-from ..report.summary import build_summary
-from ..stats import RunStats
-from .runtime import Runtime
+from loadkit.core.summary import build_summary
+from loadkit.core.stats import RunStats
+from loadkit.locust.runtime import Runtime
 
 log = logging.getLogger("loadkit")
 
@@ -212,13 +212,13 @@ def install_web_ui(environment, rt: Runtime) -> None:
     @app.route("/loadkit/report.html")
     @protected
     def _report_html():
-        from ..report.html import write_html_report
-        from ..report.summary import write_summary
+        from loadkit.report.html import write_html_report
+        from loadkit.core.summary import write_summary
 
         with tempfile.TemporaryDirectory(prefix="loadkit-live-") as tmp:
             run_dir = Path(tmp)
             write_summary(live_summary(rt), run_dir / "summary.json")
-            from ..report.recompute import record_files
+            from loadkit.report.recompute import record_files
 
             for i, records in enumerate(record_files(Path(rt.settings.results_dir) / rt.run_id)):
                 target = run_dir / ("records.jsonl.gz" if i == 0 else f"workers/{i}/records.jsonl.gz")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .recompute import iter_record_dicts
+from loadkit.report.recompute import iter_record_dicts
 
 __all__ = ["compare", "render_compare_table", "METRICS"]
 

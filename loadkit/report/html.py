@@ -16,9 +16,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ..pricing import monthly_projection
-from . import plots
-from .recompute import RECORDS_FILE, iter_record_dicts, record_files
+from loadkit.core.pricing import monthly_projection
+from loadkit.report import plots
+from loadkit.report.recompute import RECORDS_FILE, iter_record_dicts, record_files
 
 __all__ = ["write_html_report", "render_html", "SECTIONS"]
 

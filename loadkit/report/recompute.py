@@ -1,7 +1,7 @@
 """Recompute a run's numbers from its raw records (``records.jsonl.gz``).
 
 Raw timestamps are saved once; every metric is a pure function of them
-(:mod:`loadkit.metrics`). When a metric is fixed or added, re-reading the
+(:mod:`loadkit.core.metrics`). When a metric is fixed or added, re-reading the
 records gives the corrected summary without re-running the load.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..records import RequestRecord, record_from_dict
-from ..stats import RunStats
+from loadkit.core.records import RequestRecord, record_from_dict
+from loadkit.core.stats import RunStats
 
 __all__ = ["RECORDS_FILE", "iter_record_dicts", "read_records", "summary_from_records", "run_duration_s"]
 
@@ -88,8 +88,8 @@ def summary_from_records(run_dir: str | Path, prices=None) -> dict[str, Any]:
     Run facts the records do not hold (run id, host, users, sink, warnings,
     trusted, …) are taken from the existing summary.json when there is one;
     every per-model and total number is recomputed. The ``slo`` block is left
-    as it was; re-evaluate with :func:`loadkit.report.slo.evaluate`."""
-    from .summary import build_summary
+    as it was; re-evaluate with :func:`loadkit.core.slo.evaluate`."""
+    from loadkit.core.summary import build_summary
 
     run_dir = Path(run_dir)
     old: dict[str, Any] = {}

@@ -16,9 +16,9 @@ uvloop, wrk with 64 keep-alive connections on the other core, quiet machine):
 Why a hand-written protocol rather than aiohttp.web: see `httpserver`.
 """
 
-from .app import Simulator
-from .config import SimulatorConfig, SimulatorConfigError, build_parser, parse_args
-from .server import main, serve
+from loadkit.simulator.app import Simulator
+from loadkit.simulator.config import SimulatorConfig, SimulatorConfigError, build_parser, parse_args
+from loadkit.simulator.server import main, serve
 
 __all__ = [
     "Simulator",

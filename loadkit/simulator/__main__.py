@@ -2,6 +2,6 @@
 
 import sys
 
-from . import main
+from loadkit.simulator import main
 
 sys.exit(main(sys.argv[1:]))

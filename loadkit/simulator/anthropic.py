@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import orjson
 
-from . import content
-from .clock import sleep_until
-from .profiles import CATEGORIES, sample_length, sample_reference_timing
+from loadkit.simulator import content
+from loadkit.simulator.clock import sleep_until
+from loadkit.simulator.profiles import CATEGORIES, sample_length, sample_reference_timing
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -20,7 +20,7 @@ def _error(error_type: str, message: str) -> bytes:
 
 async def handle_messages(sim, request, writer) -> None:
     """Answer one Anthropic Messages API request."""
-    from .app import prompt_tokens_of
+    from loadkit.simulator.app import prompt_tokens_of
 
     config, rng = sim.config, sim.rng
     if not sim._authorized(request):

@@ -26,15 +26,15 @@ from dataclasses import asdict
 
 import orjson
 
-from . import content
-from .capacity import ColdTracker, ModelCapacity, QueueTimeout
-from .chat import ChatPlan, write_non_stream, write_stream
-from .clock import now_s
-from .config import SimulatorConfig
-from .httpserver import Request, ResponseWriter
-from .profiles import CATEGORIES, default_task_success, sample_length, sample_reference_timing
-from .ratelimit import DEFAULT_MAX_TOKENS_COST, RateLimiter, retry_after_headers
-from .stats import SimulatorStats
+from loadkit.simulator import content
+from loadkit.simulator.capacity import ColdTracker, ModelCapacity, QueueTimeout
+from loadkit.simulator.chat import ChatPlan, write_non_stream, write_stream
+from loadkit.simulator.clock import now_s
+from loadkit.simulator.config import SimulatorConfig
+from loadkit.simulator.httpserver import Request, ResponseWriter
+from loadkit.simulator.profiles import CATEGORIES, default_task_success, sample_length, sample_reference_timing
+from loadkit.simulator.ratelimit import DEFAULT_MAX_TOKENS_COST, RateLimiter, retry_after_headers
+from loadkit.simulator.stats import SimulatorStats
 
 UNKNOWN_MODEL = "<unknown>"
 SERVER_ERRORS = {
@@ -84,7 +84,7 @@ class Simulator:
         self.request_count = 0
         self.gateway = None
         if config.upstream:
-            from .gateway import Gateway
+            from loadkit.simulator.gateway import Gateway
 
             self.gateway = Gateway(config, self.rng)
         self.models_body = orjson.dumps(
@@ -119,7 +119,7 @@ class Simulator:
                 return
         elif path == "/v1/messages":
             if method == "POST":
-                from .anthropic import handle_messages
+                from loadkit.simulator.anthropic import handle_messages
 
                 await handle_messages(self, request, writer)
                 return

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from .clock import now_s, sleep_until
-from .httpserver import ResponseWriter
+from loadkit.simulator.clock import now_s, sleep_until
+from loadkit.simulator.httpserver import ResponseWriter
 
 DONE_EVENT = b"data: [DONE]\n\n"
 

@@ -11,7 +11,7 @@ import argparse
 import os
 from dataclasses import asdict, dataclass, field
 
-from .profiles import CATEGORIES, DEFAULT_MODELS, FixedTiming, default_cold_start_ms
+from loadkit.simulator.profiles import CATEGORIES, DEFAULT_MODELS, FixedTiming, default_cold_start_ms
 
 PROFILES = ("reference", "zero", "fixed")
 MIDSTREAM_SHAPES = ("event-then-done", "event-only", "cut")

@@ -17,8 +17,8 @@ import random
 import aiohttp
 import orjson
 
-from .clock import sleep_until
-from .httpserver import Request, ResponseWriter
+from loadkit.simulator.clock import sleep_until
+from loadkit.simulator.httpserver import Request, ResponseWriter
 
 COPIED_HEADERS = ("retry-after", "retry-after-ms", "x-sim-cold")
 FORWARDED_REQUEST_HEADERS = ("x-loadkit-task", "x-loadkit-expect", "content-type")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .clock import now_s
+from loadkit.simulator.clock import now_s
 
 log = logging.getLogger(__name__)
 

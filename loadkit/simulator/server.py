@@ -10,9 +10,9 @@ import signal
 import sys
 import tempfile
 
-from .app import Simulator
-from .config import SimulatorConfig, SimulatorConfigError, parse_args
-from .httpserver import HttpProtocol
+from loadkit.simulator.app import Simulator
+from loadkit.simulator.config import SimulatorConfig, SimulatorConfigError, parse_args
+from loadkit.simulator.httpserver import HttpProtocol
 
 log = logging.getLogger(__name__)
 LISTENING_PREFIX = "loadkit-simulator listening on http://"

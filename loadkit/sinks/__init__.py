@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import Settings
-from .preflight import check_influx
-from .query import influx_report
-from .replay import push_file
-from .sink import Sink
-from .writers import make_writer
+from loadkit.settings import Settings
+from loadkit.sinks.preflight import check_influx
+from loadkit.sinks.query import influx_report
+from loadkit.sinks.replay import push_file
+from loadkit.sinks.sink import Sink
+from loadkit.sinks.writers import make_writer
 
 __all__ = ["Sink", "make_sink", "check_influx", "push_file", "influx_report"]
 

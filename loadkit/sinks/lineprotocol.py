@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from .. import metrics
-from ..records import RequestRecord
+from loadkit.core import metrics
+from loadkit.core.records import RequestRecord
 
 __all__ = [
     "escape_measurement",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import httpx
 
-from ..config import Settings, redact, secrets_of
-from ..errors import SinkError
-from .writers import _v1_auth, safe_url
+from loadkit.settings import Settings, redact, secrets_of
+from loadkit.errors import SinkError
+from loadkit.sinks.writers import _v1_auth, safe_url
 
 __all__ = ["check_influx"]
 

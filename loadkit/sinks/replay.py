@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..config import Settings
-from ..errors import SinkError
-from .writers import RetryableWriteError, make_writer
+from loadkit.settings import Settings
+from loadkit.errors import SinkError
+from loadkit.sinks.writers import RetryableWriteError, make_writer
 
 __all__ = ["push_file"]
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import orjson
 
-from ..records import RequestRecord, record_to_dict
-from .lineprotocol import (
+from loadkit.core.records import RequestRecord, record_to_dict
+from loadkit.sinks.lineprotocol import (
     RUN_MEASUREMENT,
     WORKER_MEASUREMENT,
     RequestPointFormatter,
@@ -37,7 +37,7 @@ from .lineprotocol import (
     format_fields,
     format_point,
 )
-from .writers import RejectedWriteError, RetryableWriteError, Writer
+from loadkit.sinks.writers import RejectedWriteError, RetryableWriteError, Writer
 
 __all__ = ["Sink"]
 

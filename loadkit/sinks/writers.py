@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..config import Settings, redact, secrets_of
-from ..errors import SinkError
+from loadkit.settings import Settings, redact, secrets_of
+from loadkit.errors import SinkError
 
 __all__ = [
     "Writer",

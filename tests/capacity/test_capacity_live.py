@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.capacity import CapacitySettings, StepDriver, run_capacity
-from loadkit.capacity_cli import main as capacity_main
-from loadkit.client import ChatClient, ChatRequest
-from loadkit.report.slo import parse_slo_flag
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.studies.capacity import CapacitySettings, StepDriver, run_capacity
+from loadkit.cli.capacity import main as capacity_main
+from loadkit.client.chat import ChatClient, ChatRequest
+from loadkit.core.slo import parse_slo_flag
+from loadkit.transport import TransportOptions, make_transport
 from tests.support.simproc import start_simulator
 
 CHROMIUM = "/usr/bin/chromium"

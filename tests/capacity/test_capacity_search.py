@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from loadkit.capacity import kneedle, project, search_capacity
-from loadkit.pricing import Price
+from loadkit.studies.capacity import kneedle, project, search_capacity
+from loadkit.core.pricing import Price
 
 
 def test_linear_sweep_stops_at_the_first_failing_step():

@@ -9,7 +9,7 @@ simulator.
 
 import pytest
 
-from loadkit.coldstart import (
+from loadkit.studies.coldstart import (
     ColdStartSettings,
     ColdTracker,
     bootstrap_median_difference,
@@ -17,8 +17,8 @@ from loadkit.coldstart import (
     probe_cold_start,
 )
 from loadkit.errors import ConfigError
-from loadkit.stats import RunStats
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.core.stats import RunStats
+from loadkit.transport import TransportOptions, make_transport
 from tests.support.simproc import start_simulator
 
 COLD_MS = 150.0

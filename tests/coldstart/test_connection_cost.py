@@ -13,8 +13,8 @@ import contextlib
 import threading
 import time
 
-from loadkit.coldstart import ColdStartSettings, probe_cold_start
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.studies.coldstart import ColdStartSettings, probe_cold_start
+from loadkit.transport import TransportOptions, make_transport
 from tests.support.simproc import start_simulator
 
 SETUP_DELAY_S = 0.080

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from loadkit.overhead import OverheadSettings, measure_overhead, resolve_direct_urls
+from loadkit.studies.overhead import OverheadSettings, measure_overhead, resolve_direct_urls
 from loadkit.errors import ConfigError
 from tests.support.simproc import REPO_ROOT, start_simulator
 
@@ -85,12 +85,12 @@ def test_direct_urls_resolve_per_model_or_shared():
 
 
 def test_cli_errors_are_one_line_and_exit_2():
-    cmd = [sys.executable, "-m", "loadkit.coldstart_cli", "overhead", "--gateway", "http://127.0.0.1:9/v1",
+    cmd = [sys.executable, "-m", "loadkit.cli.coldstart", "overhead", "--gateway", "http://127.0.0.1:9/v1",
            "--direct", "http://127.0.0.1:9/v1", "--direct-api-key-env", "LOADKIT_TEST_SURELY_UNSET"]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "LOADKIT_TEST_SURELY_UNSET is not set" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "loadkit.coldstart_cli", "coldstart", "--host", "http://x/v1",
+    done = subprocess.run([sys.executable, "-m", "loadkit.cli.coldstart", "coldstart", "--host", "http://x/v1",
                            "--gaps", "0,soon"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert done.returncode == 2 and "invalid duration 'soon'" in done.stderr

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 
-from loadkit.arrivals import ArrivalSchedule, share
+from loadkit.workload.arrivals import ArrivalSchedule, share
 from loadkit.locust import ChatUser, get_runtime
 
 RATE_TOTAL = float(os.environ.get("OPENLOOP_RATE_TOTAL", "60"))

@@ -10,13 +10,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from loadkit.client import ChatClient, ChatRequest
-from loadkit.config import load_settings
+from loadkit.client.chat import ChatClient, ChatRequest
+from loadkit.settings import load_settings
 from loadkit.errors import LoadkitError
-from loadkit.ratelimit import parse_go_duration_s, remaining, retry_after_s
-from loadkit.records import OUTCOMES
-from loadkit.report.slo import load_slos, parse_slo_flag
-from loadkit.sse import SSEDecoder
+from loadkit.client.retry import parse_go_duration_s, remaining, retry_after_s
+from loadkit.core.records import OUTCOMES
+from loadkit.core.slo import load_slos, parse_slo_flag
+from loadkit.protocol.sse import SSEDecoder
 
 _TMP = Path(tempfile.mkdtemp(prefix="loadkit-fuzz-"))
 _ENV_NAMES = ("LOADKIT_RUN_TIME", "LOADKIT_USERS", "LOADKIT_MODEL_WEIGHTS", "LOADKIT_HOST", "LOADKIT_SLO_CHECK",

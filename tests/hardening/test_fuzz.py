@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.hardening.fuzz_targets import FakeTransport
-from loadkit.client import ChatClient, ChatRequest
-from loadkit.config import FIELDS, Settings, env_name, load_settings
+from loadkit.client.chat import ChatClient, ChatRequest
+from loadkit.settings import FIELDS, Settings, env_name, load_settings
 from loadkit.errors import ConfigError, LoadkitError, SLOError
-from loadkit.ratelimit import parse_go_duration_s, remaining, retry_after_s
-from loadkit.records import OUTCOMES
-from loadkit.report.slo import SLO, load_slos, parse_slo_flag
-from loadkit.sse import SSEDecoder, SSEError
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.client.retry import parse_go_duration_s, remaining, retry_after_s
+from loadkit.core.records import OUTCOMES
+from loadkit.core.slo import SLO, load_slos, parse_slo_flag
+from loadkit.protocol.sse import SSEDecoder, SSEError
+from loadkit.transport import TransportOptions, make_transport
 
 N = int(os.environ.get("LOADKIT_FUZZ_EXAMPLES", "300"))
 FAST = settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])

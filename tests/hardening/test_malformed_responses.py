@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from loadkit.client import ChatClient, ChatRequest
-from loadkit.records import OUTCOMES
-from loadkit.sse import DEFAULT_MAX_EVENT_BYTES
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.client.chat import ChatClient, ChatRequest
+from loadkit.core.records import OUTCOMES
+from loadkit.protocol.sse import DEFAULT_MAX_EVENT_BYTES
+from loadkit.transport import TransportOptions, make_transport
 
 SSE = "text/event-stream"
 JSON = "application/json"

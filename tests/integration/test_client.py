@@ -10,9 +10,9 @@ import statistics
 
 import pytest
 
-from loadkit.client import ChatClient, ChatRequest
-from loadkit.metrics import e2e_ms, itl_ms, ttft_ms
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.client.chat import ChatClient, ChatRequest
+from loadkit.core.metrics import e2e_ms, itl_ms, ttft_ms
+from loadkit.transport import TransportOptions, make_transport
 from tests.support.simproc import start_simulator
 
 TRANSPORTS = ["fasthttp", "httpx"]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.records import RequestRecord, record_to_dict
-from loadkit.stats import RunStats
+from loadkit.core.records import RequestRecord, record_to_dict
+from loadkit.core.stats import RunStats
 
 # model: (median e2e ms, p95 e2e ms, cold start ms)
 REFERENCE = {
@@ -104,7 +104,7 @@ def _record(model, category, intended, sent, first_token, done, token_times, *, 
 def write_run(run_dir: Path, records: list[RequestRecord], *, run_id: str | None = None, users: int = 6,
               duration_s: float = 60.0, slo: dict | None = None, trusted: bool = True) -> Path:
     """Write ``records.jsonl.gz`` and ``summary.json`` the way a run does; returns ``run_dir``."""
-    from loadkit.report.summary import build_summary, write_summary
+    from loadkit.core.summary import build_summary, write_summary
 
     run_dir.mkdir(parents=True, exist_ok=True)
     stats = RunStats()

@@ -10,7 +10,7 @@ import pytest
 
 from loadkit.report.html import SECTIONS, write_html_report
 from loadkit.report.recompute import summary_from_records
-from loadkit.report.slo import evaluate, load_slos
+from loadkit.core.slo import evaluate, load_slos
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -106,9 +106,9 @@ def test_report_of_a_run_without_successes_or_records_still_renders(tmp_path):
     import json
     import warnings
 
-    from loadkit.records import RequestRecord, record_to_dict
-    from loadkit.report.summary import build_summary, write_summary
-    from loadkit.stats import RunStats
+    from loadkit.core.records import RequestRecord, record_to_dict
+    from loadkit.core.summary import build_summary, write_summary
+    from loadkit.core.stats import RunStats
 
     stats = RunStats()
     failed = RequestRecord(model="gpt-4o-mini", sent_at=1.0, done_at=1.2, status=502, outcome="upstream_error",

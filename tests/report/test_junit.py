@@ -9,7 +9,7 @@ import pytest
 import xmlschema
 
 from loadkit.report.junit import write_junit
-from loadkit.report.slo import evaluate, load_slos
+from loadkit.core.slo import evaluate, load_slos
 
 XSD = Path(__file__).with_name("junit.xsd")
 EXAMPLE_SLOS = Path(__file__).resolve().parents[2] / "examples" / "slo.toml"

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from loadkit.errors import SLOError
-from loadkit.report.slo import SLO, evaluate, exit_code, load_slos, parse_slo_flag
+from loadkit.core.slo import SLO, evaluate, exit_code, load_slos, parse_slo_flag
 
 
 def _summary() -> dict:

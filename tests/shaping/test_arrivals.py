@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sstats
 
-from loadkit.arrivals import ArrivalSchedule, ThinkTime, assess_schedule, share
+from loadkit.workload.arrivals import ArrivalSchedule, ThinkTime, assess_schedule, share
 
 
 class FakeClock:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadkit.discovery import parse_models_response, resolve_models
+from loadkit.client.discovery import parse_models_response, resolve_models
 from loadkit.errors import GatewayError
 
 OFFERED = ["gpt-4o-mini", "claude-4-haiku", "gpt-4o"]

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sstats
 
 from loadkit.errors import ConfigError
-from loadkit.shaping import parse_distribution
+from loadkit.workload import parse_distribution
 
 N = 20_000
 

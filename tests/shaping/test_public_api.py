@@ -3,30 +3,30 @@
 import subprocess
 import sys
 
-import loadkit.arrivals
-import loadkit.discovery
-import loadkit.ramp
-import loadkit.shaping
-import loadkit.tasks
-from loadkit.ramp import open_loop_step
+import loadkit.workload.arrivals
+import loadkit.client.discovery
+import loadkit.studies.ramp
+import loadkit.workload
+import loadkit.workload.tasks
+from loadkit.studies.ramp import open_loop_step
 
 
 def test_public_names():
-    assert set(loadkit.shaping.__all__) == {
+    assert set(loadkit.workload.__all__) == {
         "CategorySpec", "DEFAULT_INPUT_TOKENS", "Distribution", "FACTS", "PromptItem", "Workload", "build_prompt",
         "load_prompt_set", "load_workload_table", "parse_distribution"}
-    assert set(loadkit.arrivals.__all__) >= {"ArrivalSchedule", "ThinkTime", "share", "assess_schedule"}
-    assert set(loadkit.ramp.__all__) == {"StepResult", "RampStep", "RampResult", "find_rate_limit", "open_loop_step",
+    assert set(loadkit.workload.arrivals.__all__) >= {"ArrivalSchedule", "ThinkTime", "share", "assess_schedule"}
+    assert set(loadkit.studies.ramp.__all__) == {"StepResult", "RampStep", "RampResult", "find_rate_limit", "open_loop_step",
                                          "ChatStepRunner"}
-    assert set(loadkit.tasks.__all__) == {"CATEGORIES", "check", "apply", "MIN_CREATIVE_WORDS"}
-    assert set(loadkit.discovery.__all__) == {"resolve_models", "parse_models_response"}
-    for mod in (loadkit.shaping, loadkit.arrivals, loadkit.ramp, loadkit.tasks, loadkit.discovery):
+    assert set(loadkit.workload.tasks.__all__) == {"CATEGORIES", "check", "apply", "MIN_CREATIVE_WORDS"}
+    assert set(loadkit.client.discovery.__all__) == {"resolve_models", "parse_models_response"}
+    for mod in (loadkit.workload, loadkit.workload.arrivals, loadkit.studies.ramp, loadkit.workload.tasks, loadkit.client.discovery):
         for name in mod.__all__:
             assert hasattr(mod, name), (mod.__name__, name)
 
 
 def test_shaping_modules_import_neither_locust_nor_gevent():
-    code = ("import sys, loadkit.shaping, loadkit.arrivals, loadkit.ramp, loadkit.tasks, loadkit.discovery; "
+    code = ("import sys, loadkit.workload, loadkit.workload.arrivals, loadkit.studies.ramp, loadkit.workload.tasks, loadkit.client.discovery; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')]; print(bad); "
             "sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadkit.ramp import StepResult, find_rate_limit
+from loadkit.studies.ramp import StepResult, find_rate_limit
 
 
 class BucketModel:

@@ -1,6 +1,6 @@
 """Retry hints and 429 policies.
 
-Documented behaviour of :func:`loadkit.ratelimit.retry_after_s` (headers with
+Documented behaviour of :func:`loadkit.client.retry.retry_after_s` (headers with
 lower-case names), one row each below:
 
 - ``Retry-After: <seconds>`` (integer or decimal, surrounding spaces allowed) -> those seconds.
@@ -20,7 +20,7 @@ from email.utils import formatdate
 
 import pytest
 
-from loadkit.ratelimit import RetryPolicy, parse_go_duration_s, retry_after_s
+from loadkit.client.retry import RetryPolicy, parse_go_duration_s, retry_after_s
 
 NOW = 1_700_000_000.0
 

@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from loadkit.client import ChatClient, ChatRequest
-from loadkit.ramp import ChatStepRunner, find_rate_limit
-from loadkit.ratelimit import RetryPolicy
-from loadkit.stats import RunStats
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.client.chat import ChatClient, ChatRequest
+from loadkit.studies.ramp import ChatStepRunner, find_rate_limit
+from loadkit.client.retry import RetryPolicy
+from loadkit.core.stats import RunStats
+from loadkit.transport import TransportOptions, make_transport
 from tests.support.simproc import start_simulator
 
 EVERY = 3

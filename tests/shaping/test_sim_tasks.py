@@ -4,12 +4,12 @@ import random
 
 import pytest
 
-from loadkit.client import ChatClient
-from loadkit.config import Settings
-from loadkit.shaping import Workload
-from loadkit.stats import RunStats
-from loadkit.tasks import CATEGORIES, apply
-from loadkit.transports import TransportOptions, make_transport
+from loadkit.client.chat import ChatClient
+from loadkit.settings import Settings
+from loadkit.workload import Workload
+from loadkit.core.stats import RunStats
+from loadkit.workload.tasks import CATEGORIES, apply
+from loadkit.transport import TransportOptions, make_transport
 from tests.support.simproc import start_simulator
 
 MODELS = ["claude-4-haiku", "gpt-4o-mini"]

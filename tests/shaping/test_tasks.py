@@ -2,9 +2,9 @@
 
 import pytest
 
-from loadkit.client import ChatRequest
-from loadkit.records import RequestRecord
-from loadkit.tasks import apply, check
+from loadkit.client.chat import ChatRequest
+from loadkit.core.records import RequestRecord
+from loadkit.workload.tasks import apply, check
 
 SOURCE = " ".join(["word"] * 40)
 

@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
-from loadkit.client import estimate_tokens
-from loadkit.config import Settings
+from loadkit.client.chat import estimate_tokens
+from loadkit.settings import Settings
 from loadkit.errors import ConfigError
-from loadkit.shaping import Workload, build_prompt
-from loadkit.tasks import CATEGORIES
+from loadkit.workload import Workload, build_prompt
+from loadkit.workload.tasks import CATEGORIES
 
 SETTINGS = Settings(models=["claude-4-haiku", "gpt-4o-mini"])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.config import Settings
+from loadkit.settings import Settings
 from loadkit.sinks import make_sink
 from tests.support.servers import influx, synthetic_records  # noqa: F401  (fixture)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 import loadkit.sinks
-from loadkit.records import RequestRecord
+from loadkit.core.records import RequestRecord
 from loadkit.sinks.lineprotocol import (
     RequestPointFormatter,
     UniqueClock,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadkit.config import Settings
+from loadkit.settings import Settings
 from loadkit.errors import SinkError
 from loadkit.sinks import check_influx
 from tests.support.servers import InfluxServer, VictoriaMetricsServer, free_port, influx  # noqa: F401

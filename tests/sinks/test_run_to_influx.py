@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.config import Settings
+from loadkit.settings import Settings
 from loadkit.sinks import influx_report
 from tests.support.servers import influx, victoria  # noqa: F401  (fixtures)
 

@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from loadkit.config import Settings
-from loadkit.metrics import e2e_ms, ttft_ms
+from loadkit.settings import Settings
+from loadkit.core.metrics import e2e_ms, ttft_ms
 from loadkit.sinks import influx_report, make_sink, push_file
 from tests.support.servers import influx, synthetic_records, victoria  # noqa: F401  (fixtures)
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from loadkit.config import Settings
+from loadkit.settings import Settings
 from loadkit.sinks import make_sink
 from tests.support.servers import InfluxServer, free_port, synthetic_records
 

@@ -216,7 +216,7 @@ def synthetic_records(n: int, models=("claude-4-haiku", "gpt-4o-mini"), seed: in
     coarse clock or a burst gives), so timestamp uniqueness is exercised."""
     import random
 
-    from loadkit.records import RequestRecord
+    from loadkit.core.records import RequestRecord
 
     rng = random.Random(seed)
     wall = start_wall_ns if start_wall_ns is not None else time.time_ns() - n * 1000

@@ -1,6 +1,6 @@
 """Cold starts across workers: a mark stays cold only when no worker touched the model for idle_s."""
 
-from loadkit.coldview import ActivityLog, cold_count_all_workers, merge_runs
+from loadkit.core.coldview import ActivityLog, cold_count_all_workers, merge_runs
 
 
 def test_runs_merge_into_ranges():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadkit.config import FIELDS, env_name, flag_name, load_settings, parse_duration_s, redact
+from loadkit.settings import FIELDS, env_name, flag_name, load_settings, parse_duration_s, redact
 from loadkit.errors import ConfigError
 
 

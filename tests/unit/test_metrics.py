@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from loadkit import metrics as m
-from loadkit.metrics import LatencyHistogram
-from loadkit.records import RequestRecord
+from loadkit.core import metrics as m
+from loadkit.core.metrics import LatencyHistogram
+from loadkit.core.records import RequestRecord
 
 
 def rec(**kw):

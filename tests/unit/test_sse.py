@@ -2,8 +2,8 @@
 
 import pytest
 
-from loadkit.sse import ServerSentEvent as E
-from loadkit.sse import SSEDecoder, SSEError
+from loadkit.protocol.sse import ServerSentEvent as E
+from loadkit.protocol.sse import SSEDecoder, SSEError
 
 STREAM = (
     b": keep-alive comment\n"

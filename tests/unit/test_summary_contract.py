@@ -1,8 +1,8 @@
 """summary.json carries every field of DESIGN.md's contract (CI jobs and reports read them by name)."""
 
-from loadkit.records import RequestRecord
-from loadkit.report.summary import build_summary
-from loadkit.stats import RunStats
+from loadkit.core.records import RequestRecord
+from loadkit.core.summary import build_summary
+from loadkit.core.stats import RunStats
 
 TOP = {"run_id", "started_at", "duration_s", "host", "workers", "users", "shape", "trusted", "warnings", "models",
        "totals", "preflight", "sink", "slo"}

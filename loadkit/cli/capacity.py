@@ -1,0 +1,174 @@
+"""`loadkit capacity`: find each model's highest sustainable load under the SLO; register(subparsers) adds it.
+
+    loadkit capacity --host https://gw/v1 --models claude-4-haiku,gpt-4o-mini --slo slo.toml \\
+        --start 1 --max 200 --step 10 [--step-s 10 --warmup-s 2 --search bisect|linear \\
+        --calls-per-day 10000 --peak-ratio 3 --out results/<run_id>/]
+
+Without ``--host`` the embedded gateway simulator serves the load (``--sim-args``
+shapes it, e.g. ``"--max-concurrency 40 --profile fixed --fixed ttft_ms=100"``).
+The API key comes from ``LOADKIT_API_KEY`` (or ``--api-key-file``), never a flag.
+Writes ``capacity.json`` and ``capacity.html`` in ``--out``. Exit codes: 0 the
+search ran (whatever it found: capacity is a measurement, not a gate), 2 it
+could not run (bad input, unreachable gateway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from loadkit.errors import ConfigError, LoadkitError
+
+__all__ = ["register", "main", "cmd_capacity"]
+
+EXIT_CANNOT_RUN = 2
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add ``capacity`` to the ``loadkit`` sub-commands; returns its parser."""
+    p = subparsers.add_parser(
+        "capacity", help="stepped load: max sustainable rate per model under the SLO, and a plan",
+        description="Open-loop rate steps (or concurrency steps) per model; writes capacity.json and capacity.html. "
+                    "The API key comes from LOADKIT_API_KEY or --api-key-file.")
+    a = p.add_argument
+    a("--host", default=None, help="gateway base URL, e.g. https://gw/v1 (default: the embedded simulator)")
+    a("--models", default=None, help="comma-separated models (default: claude-4-haiku,gpt-4o-mini)")
+    a("--slo", default=None, help="SLO file (TOML, the `loadkit run` syntax)")
+    a("--slo-check", action="append", default=[], help="[model:]metric op value; repeatable")
+    a("--mode", choices=("rate", "concurrency"), default="rate", help="rate steps (req/s) or concurrency steps (users)")
+    a("--start", type=float, default=1.0, help="first step's level")
+    a("--max", dest="stop", type=float, default=200.0, help="highest level tried")
+    a("--step", type=float, default=10.0, help="sweep increment")
+    a("--step-s", type=float, default=10.0, help="measured length of a step, seconds")
+    a("--warmup-s", type=float, default=2.0, help="start of each step excluded from the measure, seconds")
+    a("--search", choices=("bisect", "linear"), default="bisect")
+    a("--resolution", type=float, default=None, help="bisection stops when the bracket is this narrow (default step/8)")
+    a("--max-429-share", type=float, default=0.01, help="a step with more 429s than this fraction fails")
+    a("--max-error-share", type=float, default=0.01, help="a step with more errors than this fraction fails")
+    a("--max-in-flight", type=int, default=256, help="generator threads; a step reaching this many in flight stops")
+    a("--calls-per-day", type=float, default=10_000.0, help="projection: traffic per day")
+    a("--peak-ratio", type=float, default=3.0, help="projection: peak-to-average ratio")
+    a("--worker-margin", type=float, default=0.5, help="projection: spare capacity per load worker (0.5 = 50 %%)")
+    a("--max-tokens", type=int, default=None, help="max_tokens of each request (default: the workload's)")
+    a("--no-stream", action="store_true", help="non-streamed requests (no TTFT)")
+    a("--workload", default=None, help="workload TOML ([workload]) shaping the prompts")
+    a("--api-key-file", default=None, help="file holding the API key")
+    a("--sim-args", default=None, help="extra arguments of the embedded simulator")
+    a("--timeout-s", default=None, help="per-request timeout, seconds")
+    a("--out", default=None, help="output folder (default results/<run_id>/)")
+    a("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_capacity)
+    return p
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if not 0 < args.start <= args.stop or args.step <= 0:
+        raise ConfigError(f"need 0 < --start <= --max and --step > 0 (got {args.start:g}, {args.stop:g}, {args.step:g})")
+    if args.step_s <= 0 or args.warmup_s < 0:
+        raise ConfigError(f"need --step-s > 0 and --warmup-s >= 0 (got {args.step_s:g}, {args.warmup_s:g})")
+    if args.peak_ratio < 1 or args.calls_per_day < 0:
+        raise ConfigError(f"need --peak-ratio >= 1 and --calls-per-day >= 0 (got {args.peak_ratio:g}, {args.calls_per_day:g})")
+    if args.mode == "concurrency" and args.stop > args.max_in_flight:
+        raise ConfigError(f"--max {args.stop:g} users is above --max-in-flight {args.max_in_flight}; raise it")
+
+
+def _load_slos(args: argparse.Namespace) -> list:
+    from loadkit.core.slo import load_slos, parse_slo_flag
+
+    slos = load_slos(Path(args.slo)) if args.slo else []
+    slos += [parse_slo_flag(text) for text in args.slo_check]
+    return slos
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    """Run the capacity search; returns the exit code."""
+    from loadkit.studies.capacity import CapacitySettings, StepDriver, run_capacity, write_capacity
+    from loadkit.client.chat import ChatClient
+    from loadkit.cli.main import _start_embedded_simulator, _stop_process
+    from loadkit.settings import load_settings, redact, secrets_of
+    from loadkit.client.preflight import run_preflight
+    from loadkit.workload import Workload
+    from loadkit.transport import TransportOptions, make_transport
+
+    try:
+        _check_numbers(args)
+        cli = {"host": args.host, "models": args.models, "api_key_file": args.api_key_file, "sim_args": args.sim_args,
+               "timeout_s": args.timeout_s, "stream": "false" if args.no_stream else None,
+               "max_tokens": None if args.max_tokens is None else str(args.max_tokens)}
+        settings = load_settings(cli)
+        slos = _load_slos(args)
+        workload = Workload.from_toml(settings, args.workload) if args.workload else Workload(settings)
+    except LoadkitError as exc:
+        print(f"loadkit capacity: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    # not loadkit.locust's new_run_id: importing loadkit.locust monkey-patches with gevent
+    run_id = settings.run_id or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-capacity")
+    out_dir = Path(args.out) if args.out else Path(settings.results_dir) / run_id
+    secrets = secrets_of(settings)
+    sim = None
+    try:
+        host = settings.host
+        if not host:
+            tmp = Path(tempfile.mkdtemp(prefix="loadkit-capacity-"))
+            sim, host = _start_embedded_simulator(settings.sim_args, tmp)
+            print(f"loadkit capacity: no --host: using the embedded gateway simulator at {host}", flush=True)
+        preflight = run_preflight(host, settings.api_key, list(settings.models), timeout_s=min(settings.timeout_s, 30.0),
+                                  connect_timeout_s=settings.connect_timeout_s, ca_bundle=settings.ca_bundle,
+                                  insecure=settings.insecure)
+        options = TransportOptions(host, timeout_s=settings.timeout_s, connect_timeout_s=settings.connect_timeout_s,
+                                   ca_bundle=settings.ca_bundle, insecure=settings.insecure)
+        rng = random.Random(args.seed)
+
+        def make_request(model: str):
+            req = workload.next_request(rng)
+            req.model = preflight.model_map.get(model, model)
+            return req
+
+        capacity = CapacitySettings(
+            models=tuple(settings.models), kind=args.mode, start=args.start, stop=args.stop, step=args.step,
+            step_s=args.step_s, warmup_s=args.warmup_s, search=args.search, resolution=args.resolution,
+            max_429_share=args.max_429_share, max_error_share=args.max_error_share,
+            calls_per_day=args.calls_per_day, peak_ratio=args.peak_ratio, worker_margin=args.worker_margin)
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+        def progress(model: str, row: dict) -> None:
+            p95 = row["e2e_ms"]["p95"]
+            print(f"  {model} step {row['index']}: {row['level']:g} -> {row['achieved_rps']:.2f} req/s, "
+                  f"e2e p95 {'-' if p95 is None else f'{p95:.0f}'} ms, 429 {100 * (row['share_429'] or 0):.1f} %, "
+                  f"{'pass' if row['passed'] else 'FAIL ' + ', '.join(f['metric'] for f in row['failed'])}",
+                  flush=True)
+
+        with StepDriver(lambda: ChatClient(make_transport("httpx", options), api_key=settings.api_key),
+                        make_request, max_in_flight=args.max_in_flight) as driver:
+            doc = run_capacity(driver, slos, capacity, on_step=progress)
+        doc = {"run_id": run_id, "started_at": started_at, "host": host if sim is None else "embedded simulator",
+               **doc, "gateway_preflight": preflight.to_dict()}
+        json_path, html_path = write_capacity(doc, out_dir)
+    except LoadkitError as exc:
+        print(f"loadkit capacity: {redact(str(exc), secrets)}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    finally:
+        _stop_process(sim)
+    for model, out in doc["models"].items():
+        best = out["max_sustainable"]
+        found = "-" if best is None else f"{best['rps']:.2f} req/s"
+        print(f"{model}: max sustainable {found}, "
+              f"binding constraint {out['binding_constraint']}, {out['search']['steps_taken']} steps "
+              f"(linear at the same resolution: {out['search']['linear_equivalent_steps']})")
+    print(f"wrote {json_path} and {html_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="loadkit")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["capacity", *(argv or [])])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

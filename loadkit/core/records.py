@@ -1,0 +1,93 @@
+"""RequestRecord: the raw facts of one request attempt.
+
+Timestamps are ``time.perf_counter()`` seconds (monotonic, same clock for every
+record of a process); ``started_wall_ns`` anchors them to the wall clock for
+InfluxDB. Nothing here is derived: every metric is a pure function in
+:mod:`loadkit.core.metrics`, so a metric can be fixed and recomputed from saved
+records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["RequestRecord", "OUTCOMES", "record_to_dict", "record_from_dict"]
+
+# The closed set of outcomes (DESIGN.md "Measurements").
+OUTCOMES = (
+    "ok",
+    "rate_limited",
+    "client_error",
+    "upstream_error",
+    "in_stream_error",
+    "truncated",
+    "timeout",
+    "connect_error",
+)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    model: str
+    category: str = "generic"
+    stream: bool = True
+    target: str = "gateway"
+    worker: str = "local"
+    attempt: int = 1
+    # perf_counter seconds
+    intended_at: float = 0.0
+    sent_at: float = 0.0
+    headers_at: float | None = None
+    first_event_at: float | None = None
+    first_token_at: float | None = None
+    done_at: float = 0.0
+    token_times: list[float] = field(default_factory=list)
+    # wall clock at sent_at, nanoseconds since the epoch (for sinks)
+    started_wall_ns: int = 0
+    status: int | None = None
+    outcome: str = "ok"
+    error_key: str | None = None
+    finish_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usage_reported: bool = False
+    estimated_output_tokens: int = 0
+    # 429 accounting: time this request spent waiting before this attempt
+    throttled_s: float = 0.0
+    # perf_counter of the first attempt's send (None: this is the first attempt)
+    first_sent_at: float | None = None
+    retry_after_s: float | None = None
+    ratelimit_remaining_requests: int | None = None
+    ratelimit_remaining_tokens: int | None = None
+    final: bool = True
+    cold: bool = False
+    fallback_from: str | None = None
+    task_ok: bool | None = None
+    content: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == "ok"
+
+
+_FIELD_NAMES = None
+
+
+def record_to_dict(record: RequestRecord, *, include_content: bool = False) -> dict[str, Any]:
+    """Plain dict of a record (for JSONL); ``content`` only when asked."""
+    global _FIELD_NAMES
+    if _FIELD_NAMES is None:
+        _FIELD_NAMES = [f.name for f in fields(RequestRecord)]
+    out = {name: getattr(record, name) for name in _FIELD_NAMES}
+    if not include_content:
+        out.pop("content", None)
+    return out
+
+
+def record_from_dict(data: dict[str, Any]) -> RequestRecord:
+    """Inverse of :func:`record_to_dict`; unknown keys are ignored (newer files)."""
+    global _FIELD_NAMES
+    if _FIELD_NAMES is None:
+        _FIELD_NAMES = [f.name for f in fields(RequestRecord)]
+    return RequestRecord(**{k: v for k, v in data.items() if k in _FIELD_NAMES})

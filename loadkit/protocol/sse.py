@@ -1,0 +1,152 @@
+"""A sans-IO Server-Sent-Events decoder (WHATWG "event stream" rules).
+
+It takes bytes and returns events; it knows nothing about sockets, so the same
+object works under gevent, threads or asyncio, and tests can feed a stream
+whole, byte by byte or split at any offset.
+
+Line ends may be LF, CRLF or CR, also when a CRLF pair is split across two
+chunks. Comments (``:``) are skipped. Several ``data:`` lines join with ``\\n``.
+An event is dispatched at a blank line; :meth:`SSEDecoder.close` also
+dispatches a last event that the server did not terminate (lenient on purpose:
+gateways are seen to end a stream with ``data: [DONE]`` and no blank line).
+"""
+
+from __future__ import annotations
+
+from loadkit.errors import LoadkitError
+
+__all__ = ["ServerSentEvent", "SSEDecoder", "SSEError", "DEFAULT_MAX_EVENT_BYTES"]
+
+DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+
+class SSEError(LoadkitError):
+    """The byte stream cannot be an event stream (an event or line over the bound)."""
+
+
+class ServerSentEvent:
+    __slots__ = ("event", "data", "id", "retry")
+
+    def __init__(self, data: str, event: str = "message", id: str | None = None, retry: int | None = None):
+        self.data = data
+        self.event = event
+        self.id = id
+        self.retry = retry
+
+    def __repr__(self) -> str:
+        return f"ServerSentEvent(event={self.event!r}, data={self.data!r}, id={self.id!r}, retry={self.retry!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ServerSentEvent) and (self.event, self.data, self.id, self.retry) == (
+            other.event,
+            other.data,
+            other.id,
+            other.retry,
+        )
+
+
+class SSEDecoder:
+    """Feed bytes with :meth:`feed`, get complete events back; call :meth:`close` at EOF."""
+
+    __slots__ = ("_tail", "_data", "_event", "_last_id", "_retry", "_after_cr", "_max_event_bytes", "_event_bytes")
+
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._tail = b""
+        self._data: list[bytes] = []
+        self._event = ""
+        self._last_id: str | None = None
+        self._retry: int | None = None
+        self._after_cr = False
+        self._max_event_bytes = max_event_bytes
+        self._event_bytes = 0
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Return the events completed by ``chunk`` (possibly none)."""
+        if not chunk:
+            return []
+        if self._after_cr:
+            self._after_cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            # A CR at the very end may be the first half of a CRLF split across chunks.
+            self._after_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self._tail:
+            chunk = self._tail + chunk
+            self._tail = b""
+        if not self._data and not self._event and b"\n\n" in chunk:
+            return self._feed_events(chunk)
+        return self._feed_lines(chunk)
+
+    def _feed_events(self, chunk: bytes) -> list[ServerSentEvent]:
+        # Fast path for what nearly every LLM stream sends: events that are one
+        # "data: ..." line each. Anything else goes to the line-by-line path.
+        parts = chunk.split(b"\n\n")
+        rest = parts.pop()
+        events: list[ServerSentEvent] = []
+        limit = self._max_event_bytes + 6
+        for i, part in enumerate(parts):
+            if part[:6] == b"data: " and b"\n" not in part and len(part) <= limit:
+                events.append(ServerSentEvent(part[6:].decode("utf-8", "replace"), "message", self._last_id, self._retry))
+            else:
+                events.extend(self._feed_lines(b"\n\n".join(parts[i:]) + b"\n\n" + rest))
+                return events
+        if rest:
+            events.extend(self._feed_lines(rest))
+        return events
+
+    def _feed_lines(self, chunk: bytes) -> list[ServerSentEvent]:
+        lines = chunk.split(b"\n")
+        self._tail = lines.pop()
+        if len(self._tail) > self._max_event_bytes:
+            raise SSEError(f"an SSE line is longer than {self._max_event_bytes} bytes; the stream is not an event stream")
+        events: list[ServerSentEvent] = []
+        for line in lines:
+            self._line(line, events)
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of stream: process an unterminated last line and event."""
+        events: list[ServerSentEvent] = []
+        if self._tail:
+            self._line(self._tail, events)
+            self._tail = b""
+        self._line(b"", events)
+        return events
+
+    def _line(self, line: bytes, events: list[ServerSentEvent]) -> None:
+        if not line:
+            if self._data:
+                data = b"\n".join(self._data).decode("utf-8", "replace")
+                events.append(ServerSentEvent(data, self._event or "message", self._last_id, self._retry))
+            elif self._event:
+                events.append(ServerSentEvent("", self._event, self._last_id, self._retry))
+            self._data = []
+            self._event = ""
+            self._event_bytes = 0
+            return
+        if line[:5] == b"data:":
+            value = line[5:]
+            if value[:1] == b" ":
+                value = value[1:]
+            self._event_bytes += len(value)
+            if self._event_bytes > self._max_event_bytes:
+                raise SSEError(f"an SSE event is longer than {self._max_event_bytes} bytes; the stream is not an event stream")
+            self._data.append(value)
+            return
+        if line[:1] == b":":
+            return
+        name, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id":
+            if b"\0" not in value:
+                self._last_id = value.decode("utf-8", "replace")
+        elif name == b"retry":
+            if value.isdigit():
+                self._retry = int(value)
+        elif name == b"data":  # "data" with no colon: an empty data line
+            self._data.append(b"")

@@ -1,0 +1,420 @@
+"""Validated settings: one name across CLI flag, environment variable and file.
+
+``influx_url`` is ``--influx-url`` on the command line, ``LOADKIT_INFLUX_URL``
+in the environment and ``influx_url`` in the TOML config file. Precedence:
+defaults < config file < environment < command line. Settings are checked
+here, at the edge; the rest of the code trusts them.
+
+The API key is special: it is read from ``LOADKIT_API_KEY`` or from a file
+(``--api-key-file`` / ``LOADKIT_API_KEY_FILE``), never from a command-line
+value (it would show in ``ps``), and never printed: :func:`redact` removes it
+from any text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadkit.errors import ConfigError
+
+__all__ = ["Settings", "FIELDS", "load_settings", "parse_duration_s", "redact", "env_name", "flag_name", "secrets_of"]
+
+ENV_PREFIX = "LOADKIT_"
+
+
+def parse_duration_s(text: str | float | int) -> float:
+    """Seconds from ``"90"``, ``"90s"``, ``"5m"``, ``"1h30m"``, ``"250ms"``."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    s = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        if float(s) == float("inf"):
+            raise ValueError(f"{text!r} is too long a duration")
+        return float(s)
+    total = 0.0
+    pos = 0
+    for mt in re.finditer(r"(\d+(?:\.\d+)?)(ms|h|m|s)", s):
+        if mt.start() != pos:
+            break
+        value = float(mt.group(1))
+        total += value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[mt.group(2)]
+        pos = mt.end()
+    if pos != len(s) or not s:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m)")
+    if total == float("inf"):
+        raise ValueError(f"{text!r} is too long a duration")
+    return total
+
+
+def _bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    s = str(text).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r} (use true or false)")
+
+
+def _list(text: Any) -> list[str]:
+    if isinstance(text, (list, tuple)):
+        return [str(x).strip() for x in text if str(x).strip()]
+    return [x.strip() for x in str(text).split(",") if x.strip()]
+
+
+def _list_sep(text: Any, sep: str) -> list[str]:
+    if isinstance(text, (list, tuple)):
+        return [str(x).strip() for x in text if str(x).strip()]
+    return [x.strip() for x in str(text).split(sep) if x.strip()]
+
+
+def _weights(text: Any) -> dict[str, float]:
+    if isinstance(text, Mapping):
+        items = list(text.items())
+    else:
+        items = []
+        for part in _list(text):
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"weight {part!r} is not model=weight")
+            items.append((name.strip(), value))
+    out = {}
+    for name, value in items:
+        w = float(value)
+        if not 0 <= w < float("inf"):  # also nan
+            raise ValueError(f"weight of {name} must be a finite number >= 0, not {value!r}")
+        out[str(name)] = w
+    return out
+
+
+def _str_map(text: Any) -> dict[str, str]:
+    if isinstance(text, Mapping):
+        return {str(k): str(v) for k, v in text.items()}
+    out = {}
+    for part in _list(text):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"{part!r} is not name=value")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def parse(text: Any) -> str:
+        s = str(text).strip().lower()
+        if s not in options:
+            raise ValueError(f"{text!r} is not one of {', '.join(options)}")
+        return s
+
+    return parse
+
+
+def _positive_int(text: Any) -> int:
+    v = int(str(text).strip())
+    if v < 1:
+        raise ValueError(f"{v} is not a positive whole number")
+    return v
+
+
+def _non_negative_float(text: Any) -> float:
+    v = float(str(text).strip())
+    if v < 0 or v != v:
+        raise ValueError(f"{v} is negative")
+    return v
+
+
+def _positive_duration(text: Any) -> float:
+    v = parse_duration_s(text)
+    if v <= 0:
+        raise ValueError(f"{text!r} is not a positive duration")
+    return v
+
+
+def _fraction(text: Any) -> float:
+    v = float(str(text).strip())
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{v} is not between 0 and 1")
+    return v
+
+
+def _host(text: Any) -> str:
+    s = str(text).strip()
+    if not s:
+        return ""
+    parts = urlsplit(s)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{s!r} has no http:// or https:// scheme (use e.g. https://gateway.example/v1)")
+    parts.port  # noqa: B018  (raises ValueError for a port that is not 0-65535)
+    path = parts.path.rstrip("/")
+    for suffix in ("/chat/completions", "/completions", "/models"):
+        if path.endswith(suffix):
+            raise ValueError(
+                f"{s!r} already ends with {suffix}; give the base URL (e.g. {parts.scheme}://{parts.netloc}{path[: -len(suffix)]})"
+            )
+    return s.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    secret: bool = False
+    cli: bool = True
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("host", _host, "", "gateway base URL, e.g. https://gateway.example/v1 (empty: the embedded simulator)"),
+    Field("api_key", str, "", "API key (environment LOADKIT_API_KEY only; never a flag)", secret=True, cli=False),
+    Field("api_key_file", str, "", "file holding the API key (e.g. a Kubernetes Secret mount)"),
+    Field("models", _list, ["claude-4-haiku", "gpt-4o-mini"], "comma-separated models to load"),
+    Field("model_weights", _weights, {}, "model=weight,... traffic share per model (default: equal)"),
+    Field("model_fallback", lambda v: _str_map(v), {}, "model=fallback,... use fallback when a model is not offered"),
+    Field("stream", _bool, True, "stream responses (SSE) to measure TTFT and ITL"),
+    Field("max_tokens", _positive_int, 256, "max_tokens of each request"),
+    Field("users", _positive_int, 10, "concurrent users (closed loop)"),
+    Field("spawn_rate", _non_negative_float, 10.0, "users started per second"),
+    Field("run_time", _positive_duration, 60.0, "how long to run, e.g. 45s, 5m"),
+    Field("think_time_s", _non_negative_float, 0.0, "pause between a user's requests, seconds"),
+    Field("timeout_s", _positive_duration, 60.0, "per-request timeout, seconds"),
+    Field("connect_timeout_s", _positive_duration, 10.0, "TCP/TLS connect timeout, seconds"),
+    Field("transport", _choice("fasthttp", "httpx"), "fasthttp", "HTTP client: fasthttp (geventhttpclient) or httpx"),
+    Field("max_error_rate", _fraction, 0.01, "fail the run (exit 1) when more requests than this fraction fail"),
+    Field("results_dir", str, "results", "where results/<run_id>/ folders are written"),
+    Field("run_id", str, "", "name of this run (default: time + random suffix)"),
+    Field("preflight", _bool, True, "check key, host and models before load"),
+    Field("influx_url", str, "", "InfluxDB URL (v2 with token/org/bucket, 1.x with db)"),
+    Field("influx_token", str, "", "InfluxDB token (environment only)", secret=True, cli=False),
+    Field("influx_org", str, "", "InfluxDB 2 organisation"),
+    Field("influx_bucket", str, "", "InfluxDB 2 bucket"),
+    Field("influx_db", str, "", "InfluxDB 1.x database"),
+    Field("influx_optional", _bool, False, "continue with the file sink when InfluxDB is unreachable"),
+    Field("sink_buffer", _positive_int, 100_000, "points held in memory when the sink is slow or down"),
+    Field("rate_limit_policy", _choice("none", "backoff", "respect"), "none", "what to do on 429"),
+    Field("max_retries", lambda v: int(v) if int(v) >= 0 else (_ for _ in ()).throw(ValueError(f"{v} < 0")), 3,
+          "429 retries per request"),
+    Field("max_backoff_s", _positive_duration, 30.0, "cap of one 429 wait, seconds"),
+    Field("idle_s", _positive_duration, 300.0, "a model idle this long is cold again, seconds"),
+    Field("calls_per_day", _non_negative_float, 10_000.0, "traffic for the monthly cost projection"),
+    Field("slo", str, "", "SLO file (TOML)"),
+    Field("slo_check", lambda v: _list_sep(v, ";"), [], "extra SLO checks, ';'-separated: 'ttft_ms.p95<1000; gpt-4o-mini:success_rate>=0.997'"),
+    Field("ca_bundle", str, "", "CA bundle file to verify the gateway's TLS certificate"),
+    Field("insecure", _bool, False, "do not verify TLS certificates (testing only)"),
+    Field("sim_args", str, "", "extra arguments for the embedded simulator"),
+    Field("sim_hints", _bool, False, "send expected answers in x-loadkit-expect (only for a simulator target)"),
+    Field("arrival", _choice("closed", "constant", "poisson"), "closed",
+          "closed: users wait for replies; constant/poisson: open-loop arrivals at --rate-per-s"),
+    Field("rate_per_s", _non_negative_float, 0.0, "open-loop target requests/s for the whole run (all workers)"),
+    Field("workload", str, "", "TOML file with a [workload] table (categories, lengths, prompts, model mix)"),
+    Field("require_workers", lambda v: int(v) if int(v) >= 0 else (_ for _ in ()).throw(ValueError(f"{v} < 0")), 0,
+          "distributed: exit 3 unless this many workers finish with a final report (0: every worker that joined)"),
+)
+
+_BY_NAME = {f.name: f for f in FIELDS}
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = ""
+    api_key: str = field(default="", repr=False)
+    api_key_file: str = ""
+    models: list[str] = field(default_factory=lambda: ["claude-4-haiku", "gpt-4o-mini"])
+    model_weights: dict[str, float] = field(default_factory=dict)
+    model_fallback: dict[str, str] = field(default_factory=dict)
+    stream: bool = True
+    max_tokens: int = 256
+    users: int = 10
+    spawn_rate: float = 10.0
+    run_time: float = 60.0
+    think_time_s: float = 0.0
+    timeout_s: float = 60.0
+    connect_timeout_s: float = 10.0
+    transport: str = "fasthttp"
+    max_error_rate: float = 0.01
+    results_dir: str = "results"
+    run_id: str = ""
+    preflight: bool = True
+    influx_url: str = ""
+    influx_token: str = field(default="", repr=False)
+    influx_org: str = ""
+    influx_bucket: str = ""
+    influx_db: str = ""
+    influx_optional: bool = False
+    sink_buffer: int = 100_000
+    rate_limit_policy: str = "none"
+    max_retries: int = 3
+    max_backoff_s: float = 30.0
+    idle_s: float = 300.0
+    calls_per_day: float = 10_000.0
+    slo: str = ""
+    slo_check: list[str] = field(default_factory=list)
+    ca_bundle: str = ""
+    insecure: bool = False
+    sim_args: str = ""
+    sim_hints: bool = False
+    arrival: str = "closed"
+    rate_per_s: float = 0.0
+    workload: str = ""
+    require_workers: int = 0
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+    def weights(self) -> dict[str, float]:
+        """Traffic share per model (equal when not given)."""
+        if not self.model_weights:
+            return {m: 1.0 for m in self.models}
+        return {m: self.model_weights.get(m, 0.0) for m in self.models}
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that reproduce these settings in another process (secrets included: pass only to children).
+
+        Only values that differ from the defaults are exported, so a locustfile's own
+        defaults (``os.environ.setdefault("LOADKIT_ARRIVAL", "poisson")``) still apply."""
+        out = {}
+        for f in FIELDS:
+            value = getattr(self, f.name)
+            if value == f.default:
+                continue
+            if isinstance(value, list):
+                value = (";" if f.name == "slo_check" else ",").join(value)
+            elif isinstance(value, dict):
+                value = ",".join(f"{k}={v}" for k, v in value.items())
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            out[env_name(f.name)] = str(value)
+        return out
+
+
+assert {f.name for f in fields(Settings)} == set(_BY_NAME), "Settings and FIELDS must name the same settings"
+
+
+def _parse(f: Field, raw: Any, source: str) -> Any:
+    try:
+        return f.parse(raw)
+    except (ValueError, TypeError) as exc:
+        shown = "<hidden>" if f.secret else repr(raw)
+        raise ConfigError(f"{source}: {f.name} = {shown} is invalid: {exc}") from None
+
+
+def load_settings(
+    cli: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike | None = None,
+) -> Settings:
+    """Settings from defaults < config file < environment < CLI values (None = not given)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or env.get(ENV_PREFIX + "CONFIG") or ""
+    if path:
+        values.update(_read_file(Path(path)))
+    for f in FIELDS:
+        raw = env.get(env_name(f.name))
+        if raw is not None and raw != "":
+            values[f.name] = _parse(f, raw, f"environment {env_name(f.name)}")
+    for name, raw in (cli or {}).items():
+        if raw is None or name not in _BY_NAME:
+            continue
+        f = _BY_NAME[name]
+        values[name] = _parse(f, raw, f"flag {flag_name(name)}")
+    settings = Settings(**values)
+    return _finish(settings)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror}); check the path") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc}); fix that line") from None
+    section = data.get("loadkit", data)
+    values = {}
+    for name, raw in section.items():
+        if isinstance(raw, dict) and name not in ("model_weights", "model_fallback"):
+            continue  # other tables ([slo], [prices], ...) belong to other readers
+        f = _BY_NAME.get(name)
+        if f is None:
+            known = ", ".join(sorted(_BY_NAME))
+            raise ConfigError(f"config file {path}: unknown setting {name!r}; known settings: {known}")
+        if f.secret:
+            raise ConfigError(
+                f"config file {path}: {name} must not be in a config file; set {env_name(name)} or use a key file"
+            )
+        values[name] = _parse(f, raw, f"config file {path}")
+    return values
+
+
+def _finish(s: Settings) -> Settings:
+    if s.api_key_file and not s.api_key:
+        try:
+            key = Path(s.api_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"api_key_file {s.api_key_file}: cannot be read ({exc.strerror}); check the path and permissions"
+            ) from None
+        s = s.with_(api_key=key)
+    key = s.api_key
+    if key and (key != key.strip() or any(c.isspace() for c in key)):
+        raise ConfigError("the API key contains whitespace or a newline; check LOADKIT_API_KEY (or the key file)")
+    if not s.models:
+        raise ConfigError("models is empty; name at least one model, e.g. --models gpt-4o-mini")
+    unknown = set(s.model_weights) - set(s.models)
+    if unknown:
+        raise ConfigError(f"model_weights names {sorted(unknown)} which are not in models {s.models}; add them to --models")
+    if s.model_weights and sum(s.weights().values()) <= 0:
+        raise ConfigError("model_weights are all zero; give at least one model a positive weight")
+    if s.influx_url:
+        try:
+            parts = urlsplit(s.influx_url)
+            parts.port  # noqa: B018  (ValueError for a bad port)
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"influx_url {s.influx_url!r} is not an http(s) URL (e.g. http://localhost:8086)")
+        if not s.influx_db and not s.influx_bucket:
+            raise ConfigError(
+                "influx_url is set but neither influx_bucket (InfluxDB 2/3) nor influx_db (1.x) is; set one of "
+                "LOADKIT_INFLUX_BUCKET or LOADKIT_INFLUX_DB"
+            )
+    if s.arrival != "closed" and s.rate_per_s <= 0:
+        raise ConfigError(f"arrival {s.arrival} needs a rate: set --rate-per-s (requests/s for the whole run)")
+    if s.workload and not Path(s.workload).is_file():
+        raise ConfigError(f"workload {s.workload}: no such file; give a TOML file with a [workload] table")
+    if s.ca_bundle and not Path(s.ca_bundle).is_file():
+        raise ConfigError(f"ca_bundle {s.ca_bundle}: no such file; give the path of a PEM CA bundle")
+    return s
+
+
+def secrets_of(s: Settings) -> list[str]:
+    """The secret values in these settings (to scrub from any text)."""
+    return [v for v in (s.api_key, s.influx_token) if v]
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
