@@ -72,7 +72,7 @@ def run_soak(seconds: float, rate_per_s: float = 20.0, interval_s: float = 10.0,
         try:
             env = dict(os.environ)
             env.pop("LOADKIT_API_KEY", None)
-            cmd = [sys.executable, "-m", "loadkit.cli.main", "run", "--host", url + "/v1", "--arrival", "constant",
+            cmd = [sys.executable, "-m", "loadkit.cli", "run", "--host", url + "/v1", "--arrival", "constant",
                    "--rate-per-s", str(rate_per_s), "--users", str(users), "--spawn-rate", str(users),
                    "--run-time", f"{int(seconds)}s", "--results-dir", str(work / "results"), "--run-id", "soak"]
             cli = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

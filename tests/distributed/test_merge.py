@@ -105,7 +105,7 @@ def test_processes_workers_on_one_machine_keep_separate_uncorrupted_records(fixe
 
     results = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "loadkit.cli.main", "run", "--processes", "2", "--users", "8", "--run-time", "5s",
+        [sys.executable, "-m", "loadkit.cli", "run", "--processes", "2", "--users", "8", "--run-time", "5s",
          "--run-id", "procs-2", "--results-dir", str(results), "--host", fixed_sim.base_url],
         cwd=REPO_ROOT, env=base_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

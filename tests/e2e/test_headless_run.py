@@ -19,7 +19,7 @@ def run_loadkit(args, tmp_path, env_extra=None, timeout=120):
     env = dict(os.environ)
     env.pop("LOADKIT_API_KEY", None)
     env.update(env_extra or {})
-    proc = subprocess.run([sys.executable, "-m", "loadkit.cli.main", "run", "--results-dir", str(tmp_path / "results"), *args],
+    proc = subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--results-dir", str(tmp_path / "results"), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return proc
 

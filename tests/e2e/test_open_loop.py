@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(tmp_path, sim, *args, run_id):
-    proc = subprocess.run([sys.executable, "-m", "loadkit.cli.main", "run", "--host", sim.base_url, "--run-id", run_id,
+    proc = subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--host", sim.base_url, "--run-id", run_id,
                            "--results-dir", str(tmp_path), *args], cwd=ROOT, env=dict(os.environ),
                           capture_output=True, text=True, timeout=180)
     summary = json.loads((tmp_path / run_id / "summary.json").read_text())

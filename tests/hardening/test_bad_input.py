@@ -1,6 +1,6 @@
 """Bad input a user really makes: one `loadkit:` line naming the problem and the fix, exit 2, no traceback, no results.
 
-Through `python -m loadkit.cli.main run` as a subprocess. The cases already in
+Through `python -m loadkit.cli run` as a subprocess. The cases already in
 tests/e2e/test_headless_run.py (wrong key, unknown model, closed port,
 malformed config, users -3, host ending in /chat/completions) are not repeated.
 """
@@ -88,7 +88,7 @@ def run_cli(args: list[str], env_extra: dict[str, str], results: Path, timeout: 
     env.pop("LOADKIT_API_KEY", None)
     env["LOADKIT_API_KEY"] = KEY
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "loadkit.cli.main", "run", "--results-dir", str(results), *args],
+    return subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--results-dir", str(results), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -249,7 +249,7 @@ def test_a_ten_second_outage_during_a_run_is_counted_per_model_and_the_run_recov
     with start_simulator(*FIXED, "ttft_ms=20,itl_ms=5,tokens=8") as s, FaultProxy("127.0.0.1", s.port) as p:
         env = dict(os.environ)
         env.pop("LOADKIT_API_KEY", None)
-        cmd = [sys.executable, "-m", "loadkit.cli.main", "run", "--host", p.url + "/v1", "--users", "2", "--spawn-rate", "2",
+        cmd = [sys.executable, "-m", "loadkit.cli", "run", "--host", p.url + "/v1", "--users", "2", "--spawn-rate", "2",
                "--run-time", "22s", "--results-dir", str(tmp_path / "results"), "--run-id", "outage",
                "--connect-timeout-s", "1", "--max-error-rate", "1", "--think-time-s", "0.02"]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -335,7 +335,7 @@ def test_tls_is_verified_by_default_and_ca_bundle_or_insecure_work(tls_gateway, 
 def _loadkit(args, tmp_path, timeout=90):
     env = dict(os.environ)
     env.pop("LOADKIT_API_KEY", None)
-    return subprocess.run([sys.executable, "-m", "loadkit.cli.main", "run", "--results-dir", str(tmp_path / "results"), *args],
+    return subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--results-dir", str(tmp_path / "results"), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 

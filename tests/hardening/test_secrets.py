@@ -72,7 +72,7 @@ def test_key_and_token_appear_in_no_artefact_of_a_debug_run(influx_auth, tmp_pat
     # the simulator takes its key from LOADKIT_SIM_API_KEY: no process needs a secret on its command line
     env.update({"LOADKIT_API_KEY": KEY, "LOADKIT_SIM_API_KEY": KEY, "LOADKIT_INFLUX_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"})
     results = tmp_path / "results"
-    cmd = [sys.executable, "-m", "loadkit.cli.main", "run", "--sim-args", "--profile fixed --fixed "
+    cmd = [sys.executable, "-m", "loadkit.cli", "run", "--sim-args", "--profile fixed --fixed "
            "ttft_ms=20,itl_ms=5,tokens=5 --cold-start-ms 0", "--users", "2", "--run-time", "4s", "--results-dir", str(results),
            "--run-id", "secrets", "--influx-url", influx_auth.url, "--influx-db", "lk", "--", "--loglevel", "DEBUG"]
     out_file, err_file = tmp_path / "stdout", tmp_path / "stderr"
@@ -94,7 +94,7 @@ def test_key_and_token_appear_in_no_artefact_of_a_debug_run(influx_auth, tmp_pat
         stored[q] = influx_auth.query(q, db="lk", auth=("writer", PASSWORD))
     influx_text = json.dumps(stored)
     assert "llm_request" in influx_text  # points were written
-    help_text = subprocess.run([sys.executable, "-m", "loadkit.cli.main", "run", "--help"], cwd=ROOT, env=env,
+    help_text = subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--help"], cwd=ROOT, env=env,
                                capture_output=True, text=True).stdout
     artefacts = {"stdout": stdout, "stderr": stderr, "results": all_text(results), "influxdb": influx_text,
                  "help": help_text, "process titles": "\n".join(titles)}
@@ -109,7 +109,7 @@ def test_the_key_is_read_from_a_kubernetes_style_secret_file(tmp_path):
     key_file.write_text(KEY + "\n")  # a mounted Secret usually ends with a newline
     env = dict(os.environ, LOADKIT_SIM_API_KEY=KEY)
     env.pop("LOADKIT_API_KEY", None)
-    proc = subprocess.run([sys.executable, "-m", "loadkit.cli.main", "run", "--sim-args", SIM_ARGS,
+    proc = subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--sim-args", SIM_ARGS,
                            "--api-key-file", str(key_file), "--users", "1", "--run-time", "2s",
                            "--results-dir", str(tmp_path / "results"), "--run-id", "keyfile"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
@@ -124,7 +124,7 @@ def test_a_wrong_key_file_is_rejected_by_the_gateway_without_echoing_the_key(tmp
     key_file.write_text("sk-wrong-but-well-formed-0000\n")
     env = dict(os.environ, LOADKIT_SIM_API_KEY=KEY)
     env.pop("LOADKIT_API_KEY", None)
-    proc = subprocess.run([sys.executable, "-m", "loadkit.cli.main", "run", "--sim-args", SIM_ARGS,
+    proc = subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--sim-args", SIM_ARGS,
                            "--api-key-file", str(key_file), "--users", "1", "--run-time", "2s",
                            "--results-dir", str(tmp_path / "results")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
@@ -136,7 +136,7 @@ def test_influx_url_with_credentials_is_not_echoed(tmp_path):
     """A token pasted into the URL (http://user:pw@host) is a secret too: the unreachable-InfluxDB line hides it."""
     env = dict(os.environ)
     env.pop("LOADKIT_API_KEY", None)
-    proc = subprocess.run([sys.executable, "-m", "loadkit.cli.main", "run", "--sim-args", "--profile zero", "--users", "1",
+    proc = subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--sim-args", "--profile zero", "--users", "1",
                            "--run-time", "2s", "--results-dir", str(tmp_path / "results"),
                            "--influx-url", f"http://writer:{PASSWORD}@127.0.0.1:1", "--influx-db", "lk"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
