@@ -1,0 +1,151 @@
+"""Time series for the report's and the LLM tab's charts: windows in, chart specs out.
+
+One window table feeds every over-time chart::
+
+    {"bin_s": 5.0, "windows": [{"start_s": 0.0, "length_s": 5.0, "partial": False,
+      "models": {"gpt-4o-mini": {"requests": 31, "successes": 31, "errors": 0, "responses_429": 2,
+                                 "output_tokens": 2900, "e2e_ms": {"p50": …, "p95": …, "p99": …},
+                                 "ttft_ms": {…}, "itl_ms": {…}}}}]}
+
+``start_s`` counts from the run's first send. The last window of a run is
+usually cut short: its ``length_s`` is what it really covered and rates are
+per that length, so a half-filled last window does not look like a drop to
+0 tokens/s (a window shorter than ``MIN_WINDOW_S`` is left out, its few
+requests still count in the totals).
+
+:func:`windows_from_records` builds the table from a run folder's records
+(via the one set of metric functions) for runs that carry no windows of
+their own; :func:`chart_specs` turns any window table into what
+``assets/charts.js`` draws.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from loadkit.core import metrics
+from loadkit.core.metrics import LatencyHistogram
+from loadkit.core.records import record_from_dict
+
+__all__ = ["BIN_S", "MIN_WINDOW_S", "windows_from_records", "chart_specs", "percentile_curve", "STAT_DASH"]
+
+BIN_S = 5.0
+MIN_WINDOW_S = 1.0
+LATENCIES = (("e2e_ms", "e2e latency", "ms"), ("ttft_ms", "Time to first token", "ms"),
+             ("itl_ms", "Inter-token latency", "ms"))
+STAT_DASH = {"p50": None, "p95": [6, 4], "p99": [2, 3]}
+
+
+def _blank() -> dict[str, Any]:
+    return {"requests": 0, "successes": 0, "errors": 0, "responses_429": 0, "output_tokens": 0,
+            "h": {name: LatencyHistogram() for name, _, _ in LATENCIES}}
+
+
+def windows_from_records(records: list[dict[str, Any]], duration_s: float | None = None,
+                         bin_s: float = BIN_S) -> dict[str, Any]:
+    """The window table of a run's attempt records (record dicts, records.jsonl.gz lines).
+
+    A request lands in the window of its done time (wall clock: ``started_wall_ns``
+    plus its own duration, since perf_counter values differ per process). The run
+    ends at ``duration_s`` when given (else at the last done time)."""
+    if not records:
+        return {"bin_s": bin_s, "windows": []}
+    parsed = [record_from_dict(r) for r in records]
+    wall0 = min(r.started_wall_ns for r in parsed)
+    done = [(r.started_wall_ns - wall0) / 1e9 + (r.done_at - r.sent_at) for r in parsed]
+    end_s = max(max(done), duration_s or 0.0)
+    n_bins = max(1, int(np.ceil(end_s / bin_s - 1e-9)))
+    bins: list[dict[str, dict[str, Any]]] = [{} for _ in range(n_bins)]
+    for r, done_s in zip(parsed, done):
+        w = bins[min(int(done_s // bin_s), n_bins - 1)].setdefault(r.model, _blank())
+        if r.status == 429:
+            w["responses_429"] += 1
+        if not r.final:
+            continue
+        w["requests"] += 1
+        if r.outcome == "ok":
+            w["successes"] += 1
+            w["output_tokens"] += r.output_tokens
+            if not r.cold:  # cold starts are reported apart, never mixed into a percentile
+                w["h"]["e2e_ms"].record(metrics.e2e_ms(r))
+                ttft = metrics.ttft_ms(r)
+                if ttft is not None:
+                    w["h"]["ttft_ms"].record(ttft)
+                w["h"]["itl_ms"].record_many(metrics.itl_ms(r))
+        elif r.outcome != "rate_limited":
+            w["errors"] += 1
+    windows = []
+    for i, models in enumerate(bins):
+        start = i * bin_s
+        length = min(bin_s, end_s - start)
+        out_models = {}
+        for model, w in models.items():
+            hists = w.pop("h")
+            out_models[model] = {**w, **{name: hists[name].summary() for name in hists}}
+        windows.append({"start_s": start, "length_s": round(length, 3), "partial": length < bin_s - 1e-6,
+                        "models": out_models})
+    return {"bin_s": bin_s, "windows": windows}
+
+
+def _models(table: dict[str, Any]) -> list[str]:
+    return sorted({m for w in table.get("windows", []) for m in w.get("models", {})})
+
+
+def chart_specs(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """Chart specs (``{"id","title","unit","x","series":[{"model","label","stat","values"}],"empty"}``)
+    for the latency percentiles, throughput, 429s and errors over time, one line per model (and stat)."""
+    windows = [w for w in table.get("windows", []) if w.get("length_s", 0) >= MIN_WINDOW_S]
+    models = _models({"windows": windows})
+    x = [round(w["start_s"] + w["length_s"] / 2, 3) for w in windows]
+
+    def value(w: dict, model: str, key: str, stat: str | None = None, per_s: bool = False):
+        block = w.get("models", {}).get(model)
+        if block is None:
+            return None
+        v = block.get(key)
+        if stat is not None:
+            v = (v or {}).get(stat)
+        if v is None:
+            return None
+        return round(v / w["length_s"], 3) if per_s else v
+
+    specs = []
+    for key, title, unit in LATENCIES:
+        series = [{"model": m, "stat": s, "label": f"{m} {s}", "values": [value(w, m, key, s) for w in windows]}
+                  for m in models for s in STAT_DASH]
+        specs.append({"id": key, "title": f"{title} p50 / p95 / p99 (warm successes)", "unit": unit, "x": x,
+                      "series": series, "empty": None})
+    for key, title, unit, empty in (
+            ("output_tokens", "Output tokens/s", "tokens/s", None),
+            ("requests", "Requests/s (finished)", "req/s", None),
+            ("responses_429", "429 responses/s", "429/s", "no 429s"),
+            ("errors", "Errors/s (final outcome not ok, 429s apart)", "errors/s", "no errors")):
+        series = [{"model": m, "stat": None, "label": m, "values": [value(w, m, key, per_s=True) for w in windows]}
+                  for m in models]
+        # A count that never left 0 is said in words: an empty plot would only draw an axis around nothing.
+        none = all(not v for s in series for v in s["values"])
+        specs.append({"id": key, "title": title, "unit": unit, "x": x, "series": series,
+                      "empty": empty if (none and empty) else (None if windows else "no data yet")})
+    return specs
+
+
+def percentile_curve(records: list[dict[str, Any]], field: str = "e2e_ms") -> dict[str, Any]:
+    """Latency by percentile (x = percentile 0–100, one line per model) of warm successes: the CDF turned
+    on its side, so every model shares one x axis. ``field`` is ``e2e_ms`` or ``ttft_ms``."""
+    grid = [float(q) for q in range(0, 100)] + [99.5, 99.9, 100.0]
+    by_model: dict[str, list[float]] = {}
+    fn = metrics.e2e_ms if field == "e2e_ms" else metrics.ttft_ms
+    for d in records:
+        r = record_from_dict(d)
+        if r.final and r.outcome == "ok" and not r.cold:
+            v = fn(r)
+            if v is not None:
+                by_model.setdefault(r.model, []).append(v)
+    series = [{"model": m, "stat": None, "label": m,
+               "values": [round(float(v), 3) for v in np.percentile(vals, grid)]}
+              for m, vals in sorted(by_model.items())]
+    return {"id": f"{field}_by_percentile", "title": f"{'e2e latency' if field == 'e2e_ms' else 'TTFT'} by percentile",
+            "unit": "ms", "x": grid, "x_label": "percentile", "series": series,
+            "empty": None if series else "no successful requests"}

@@ -1,0 +1,48 @@
+"""Real headless Chromium for the report and web UI tests (Playwright driving /usr/bin/chromium).
+
+Never skips: without Chromium or Playwright the test fails with the install command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium", "poll"]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A launched Playwright Chromium browser, closed on exit."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install -y chromium` (browser tests never skip)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: /work/main/.venv/bin/pip install playwright")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def poll(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
+    """``condition()``'s first truthy value, polled until ``timeout_s``; AssertionError naming ``what`` after."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what} (last: {last!r})")
