@@ -248,6 +248,8 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     degraded = False
     if rt.role == "master":
         workers, trusted, degraded = _workers_section(rt, silent_workers or [], trusted, warnings)
+    if rt.run_interrupted:
+        warnings.append("the run was stopped before its end (a signal): the numbers cover the part that ran")
     interrupted = rt.interrupted + sum(int(s.get("interrupted", 0)) for s in snapshots)
     if interrupted:
         warnings.append(f"{interrupted} request(s) were cut off when users stopped (use --stop-timeout)")
@@ -274,6 +276,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
         calls_per_day=rt.settings.calls_per_day,
     )
     summary["degraded"] = degraded
+    summary["interrupted"] = rt.run_interrupted
     # Cold starts from the gateway's view: a worker's cold mark counts only if no worker sent to the model
     # in the idle_s before it (equal to the per-process count in a single-process run).
     logs = [rt.activity.to_dict()] + [snap["activity"] for snap in snapshots if snap.get("activity")]

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 
 import gevent
 import psutil
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from loadkit.settings import Settings, env_name, flag_name, load_settings
 from loadkit.errors import LoadkitError
@@ -144,12 +145,27 @@ def _on_init(environment, **_kw) -> None:
     elif role == "master":
         runner.register_message("loadkit_final", _on_final_snapshot)
     if role in ("local", "master"):
+        _note_sigterm(rt, runner)
         from loadkit.locust.webui import install_web_ui
 
         install_web_ui(environment, rt)
         finish.load_slos_or_exit(rt)
         finish.preflight_or_exit(rt)
         finish.check_sink_or_exit(rt)
+
+
+def _note_sigterm(rt: Runtime, runner) -> None:
+    """Mark the run interrupted when SIGTERM (`docker stop`, Kubernetes) arrives while it is running.
+
+    Locust's own SIGTERM handler shuts down as usual (a second gevent watcher on the same
+    signal; both run); by the time ``quitting`` fires Locust has already stopped the runner,
+    so the state must be read when the signal arrives."""
+
+    def on_sigterm() -> None:
+        if runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            rt.run_interrupted = True
+
+    gevent.signal_handler(signal.SIGTERM, on_sigterm)
 
 
 def _on_run_message(msg, **_kw) -> None:

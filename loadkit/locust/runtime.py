@@ -89,6 +89,9 @@ class Runtime:
         self.worker_meta: dict[str, dict] = {}
         self._error_lines: dict[str, float] = {}
         self.interrupted = 0  # requests cut by Locust stopping a user mid-request
+        # The run was still going when the process was told to quit (SIGTERM from
+        # `docker stop`/Kubernetes, Ctrl-C): summary.json says ``interrupted``.
+        self.run_interrupted = False
         self.environment: Any = None
         self.worker_index: int | None = None
         # Live workers the master last announced (loadkit_workers): an open-loop
