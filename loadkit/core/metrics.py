@@ -260,6 +260,28 @@ class LatencyHistogram:
         if other._max_ms > self._max_ms:
             self._max_ms = other._max_ms
 
+    def minus(self, earlier: "LatencyHistogram") -> "LatencyHistogram":
+        """What was recorded since ``earlier`` (a copy of this same histogram taken before), as a histogram.
+
+        Counts and sums subtract exactly; the max is this histogram's (an upper
+        bound for the interval). Used to cut cumulative stats into time windows."""
+        self._flush()
+        earlier._flush()
+        out = LatencyHistogram()
+        mine = np.ctypeslib.as_array(self._h.counts)[: self._h.counts_len]
+        theirs = np.ctypeslib.as_array(earlier._h.counts)[: earlier._h.counts_len]
+        diff = np.maximum(mine - theirs, 0)
+        np.ctypeslib.as_array(out._h.counts)[: out._h.counts_len] = diff
+        out._h.total_count = int(diff.sum())
+        nonzero = np.flatnonzero(diff)
+        if len(nonzero):
+            lo, hi = _bucket_bounds(out._h)
+            out._h.min_value = int(lo[nonzero[0]])
+            out._h.max_value = int(hi[nonzero[-1]])
+            out._max_ms = min(self._max_ms, hi[nonzero[-1]] / 1000.0)
+        out._sum_ms = max(0.0, self._sum_ms - earlier._sum_ms)
+        return out
+
     def to_dict(self) -> dict:
         """Serialisable form (base64 HdrHistogram + sum and max)."""
         self._flush()

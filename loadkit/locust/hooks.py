@@ -38,7 +38,7 @@ from loadkit.settings import Settings, env_name, flag_name, load_settings
 from loadkit.errors import LoadkitError
 from loadkit.core.stats import RunStats
 from loadkit.locust.runtime import Runtime, get_runtime, set_runtime
-from loadkit.locust import finish
+from loadkit.locust import finish, sessions
 
 log = logging.getLogger("loadkit")
 
@@ -142,6 +142,7 @@ def _on_init(environment, **_kw) -> None:
         runner.register_message("loadkit_run", _on_run_message)
         runner.register_message("loadkit_flush", _on_flush_request)
         runner.register_message("loadkit_workers", _on_workers_message)
+        runner.register_message("loadkit_reset", sessions.on_worker_reset)
     elif role == "master":
         runner.register_message("loadkit_final", _on_final_snapshot)
     if role in ("local", "master"):
@@ -170,6 +171,8 @@ def _note_sigterm(rt: Runtime, runner) -> None:
 
 def _on_run_message(msg, **_kw) -> None:
     rt = get_runtime()
+    if msg.data["run_id"] != rt.run_id and rt.started_at is not None:
+        sessions.begin_run(rt, msg.data["run_id"])  # the master's web UI started a new run
     rt.run_id = msg.data["run_id"]
     rt.worker_index = msg.data.get("index")
     rt.worker_count = msg.data.get("count", rt.worker_count)
@@ -259,8 +262,11 @@ def _start_monitor(rt: Runtime) -> None:
 
 def _on_test_start(environment, **_kw) -> None:
     rt = get_runtime()
+    if rt.role in ("local", "master"):
+        sessions.on_test_start(rt)  # a web UI start after an earlier one: new run id, fresh stats
     _apply_ui_settings(rt, environment)
     if rt.role in ("local", "master") and not finish.preflight_at_start(rt, environment):
+        sessions.cancel_run()  # nothing ran: no results folder for it
         gevent.spawn_later(0, environment.runner.stop)
         return
     if rt.role == "master":
@@ -288,6 +294,8 @@ def _on_test_stop(environment, **_kw) -> None:
     rt.mark_stopped()
     if rt.sink is not None:
         rt.sink.submit_run_event("stop", {"requests": sum(s.requests for s in rt.stats.models.values())})
+    if rt.role in ("local", "master"):
+        sessions.on_test_stop(rt, environment)  # a web UI run: its summary/JUnit/report are written now
 
 
 def _snapshot(rt: Runtime, final: bool = False) -> dict:
@@ -377,7 +385,7 @@ def _on_quitting(environment, **_kw) -> None:
         if rt.sink is not None:
             rt.sink.stop(timeout_s=10.0)
         return
-    if rt.preflight_failed:
+    if rt.preflight_failed or sessions.finished_in_session(rt):
         return
     if rt.role == "master":
         silent = rt.final_collected

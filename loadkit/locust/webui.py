@@ -23,12 +23,24 @@ from typing import Any
 from flask import Response, request
 
 from loadkit.core.summary import build_summary
-from loadkit.core.stats import RunStats
+from loadkit.locust import sessions
 from loadkit.locust.runtime import Runtime
+from loadkit.locust.sessions import live_stats
+from loadkit.report import series
+from loadkit.report.vendor import ASSETS, asset_text
 
 log = logging.getLogger("loadkit")
 
-__all__ = ["install_web_ui", "live_summary", "llm_rows", "TAB_KEY"]
+__all__ = ["install_web_ui", "live_summary", "llm_rows", "live_stats", "TAB_KEY", "ASSET_ROUTE"]
+
+ASSET_ROUTE = "/loadkit/static/"
+# Added to Locust's page: the vendored uPlot, loadkit's chart code and the LLM tab's extra panel
+# (charts and the session's runs). Relative URLs, so a --web-base-path keeps working.
+_PAGE_ASSETS = ('<link rel="stylesheet" href="./loadkit/static/uPlot.min.css">'
+                '<link rel="stylesheet" href="./loadkit/static/charts.css">'
+                '<script src="./loadkit/static/uPlot.iife.min.js"></script>'
+                '<script src="./loadkit/static/charts.js"></script>'
+                '<script src="./loadkit/static/llm-tab.js"></script>')
 
 TAB_KEY = "llm"
 
@@ -53,16 +65,6 @@ COLUMNS = [
     ("cost_usd", "Cost so far $"),
     ("sink", "Sink written / dropped"),
 ]
-
-
-def live_stats(rt: Runtime) -> RunStats:
-    """This process's stats, or on a master the merge of the newest worker snapshots."""
-    if rt.role != "master":
-        return rt.stats
-    merged = RunStats(rt.stats.prices)
-    for snap in rt.worker_snapshots.values():
-        merged.merge(RunStats.from_dict(snap["stats"]))
-    return merged
 
 
 def live_summary(rt: Runtime) -> dict[str, Any]:
@@ -154,6 +156,8 @@ def install_web_ui(environment, rt: Runtime) -> None:
         log.error("the web UI port %s is in use; pick a free one with --web-port (or stop what listens there)",
                   options.web_port)
         sys.exit(2)
+    if options is None or not getattr(options, "headless", False):
+        sessions.install(environment, rt)
     web_ui.template_args["extended_tabs"] = [{"title": "LLM", "key": TAB_KEY}]
     web_ui.template_args["extended_tables"] = [
         {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
@@ -183,6 +187,15 @@ def install_web_ui(environment, rt: Runtime) -> None:
             return wrapped(*args, **kwargs)
 
         return guard
+
+    @app.after_request
+    def _add_page_assets(response):
+        """Locust's page gets loadkit's scripts (its React app has no hook for a tab's own content)."""
+        if response.mimetype == "text/html" and not response.direct_passthrough:
+            body = response.get_data(as_text=True)
+            if 'id="root"' in body and "</body>" in body and ASSET_ROUTE not in body:
+                response.set_data(body.replace("</body>", _PAGE_ASSETS + "</body>", 1))
+        return response
 
     @app.after_request
     def _add_llm_stats(response):
@@ -226,3 +239,42 @@ def install_web_ui(environment, rt: Runtime) -> None:
                 target.write_bytes(records.read_bytes())
             path = write_html_report(run_dir, calls_per_day=rt.settings.calls_per_day)
             return Response(path.read_text(encoding="utf-8"), mimetype="text/html")
+
+    @app.route(ASSET_ROUTE + "<name>")
+    @protected
+    def _asset(name):
+        if name not in ASSETS:
+            return Response("no such asset\n", status=404, mimetype="text/plain")
+        return Response(asset_text(name), mimetype=ASSETS[name], headers={"Cache-Control": "max-age=300"})
+
+    @app.route("/loadkit/charts.json")
+    @protected
+    def _charts_json():
+        """Chart specs of the current (or last) run's windows, merged across workers."""
+        session = sessions.get_session()
+        table = session.windows.table(rt) if session is not None else {"bin_s": series.BIN_S, "windows": []}
+        return Response(json.dumps({"run_id": rt.run_id, "windows": table, "specs": series.chart_specs(table)}),
+                        mimetype="application/json")
+
+    @app.route("/loadkit/runs.json")
+    @protected
+    def _runs_json():
+        session = sessions.get_session()
+        runs = session.runs if session is not None else []
+        return Response(json.dumps({"current": rt.run_id, "running": bool(session and session.active),
+                                    "runs": runs}), mimetype="application/json")
+
+    @app.route("/loadkit/runs/<run_id>/<name>")
+    @protected
+    def _run_file(run_id, name):
+        session = sessions.get_session()
+        known = {r["run_id"] for r in (session.runs if session is not None else [])}
+        # only files of this session's finished runs: no path from the URL reaches the file system
+        if run_id not in known or name not in sessions.RUN_FILES:
+            return Response("no such run file\n", status=404, mimetype="text/plain")
+        path = Path(rt.settings.results_dir) / run_id / name
+        if not path.exists():
+            return Response("not written\n", status=404, mimetype="text/plain")
+        disposition = "inline" if name == "report.html" else f'attachment; filename="{run_id}-{name}"'
+        return Response(path.read_bytes(), mimetype=sessions.RUN_FILES[name],
+                        headers={"Content-Disposition": disposition})

@@ -29,7 +29,8 @@ from loadkit.core import metrics
 from loadkit.core.metrics import LatencyHistogram
 from loadkit.core.records import record_from_dict
 
-__all__ = ["BIN_S", "MIN_WINDOW_S", "windows_from_records", "chart_specs", "percentile_curve", "STAT_DASH"]
+__all__ = ["BIN_S", "MIN_WINDOW_S", "windows_from_records", "chart_specs", "percentile_curve", "STAT_DASH",
+           "StatsMark", "window_between"]
 
 BIN_S = 5.0
 MIN_WINDOW_S = 1.0
@@ -62,12 +63,12 @@ def windows_from_records(records: list[dict[str, Any]], duration_s: float | None
         w = bins[min(int(done_s // bin_s), n_bins - 1)].setdefault(r.model, _blank())
         if r.status == 429:
             w["responses_429"] += 1
+        w["output_tokens"] += r.output_tokens  # every attempt's, as the summary counts them
         if not r.final:
             continue
         w["requests"] += 1
         if r.outcome == "ok":
             w["successes"] += 1
-            w["output_tokens"] += r.output_tokens
             if not r.cold:  # cold starts are reported apart, never mixed into a percentile
                 w["h"]["e2e_ms"].record(metrics.e2e_ms(r))
                 ttft = metrics.ttft_ms(r)
@@ -89,16 +90,52 @@ def windows_from_records(records: list[dict[str, Any]], duration_s: float | None
     return {"bin_s": bin_s, "windows": windows}
 
 
+class StatsMark:
+    """A copy of cumulative per-model stats at one moment: what :func:`window_between` subtracts."""
+
+    def __init__(self, stats: Any) -> None:
+        """``stats`` is a loadkit.core.stats.RunStats (cumulative)."""
+        self.models: dict[str, dict[str, Any]] = {}
+        for model, m in stats.models.items():
+            hists = {}
+            for name, _, _ in LATENCIES:
+                copy = LatencyHistogram()
+                copy.merge(m.h[name])
+                hists[name] = copy
+            errors = m.requests - m.successes - m.outcomes.get("rate_limited", 0)
+            self.models[model] = {"requests": m.requests, "successes": m.successes, "errors": errors,
+                                  "responses_429": m.responses_429, "output_tokens": m.output_tokens, "h": hists}
+
+
+def window_between(before: StatsMark | None, after: StatsMark, start_s: float, length_s: float,
+                   bin_s: float = BIN_S) -> dict[str, Any]:
+    """One window of the table: what happened between two marks of the same cumulative stats."""
+    models = {}
+    for model, now in after.models.items():
+        then = (before.models.get(model) if before is not None else None) or {}
+        counts = {k: now[k] - then.get(k, 0) for k in ("requests", "successes", "errors", "responses_429",
+                                                      "output_tokens")}
+        if not any(counts.values()):
+            continue
+        hists = {name: (now["h"][name].minus(then["h"][name]) if then else now["h"][name]).summary()
+                 for name in now["h"]}
+        models[model] = {**counts, **hists}
+    return {"start_s": round(start_s, 3), "length_s": round(length_s, 3), "partial": length_s < bin_s - 1e-6,
+            "models": models}
+
+
 def _models(table: dict[str, Any]) -> list[str]:
     return sorted({m for w in table.get("windows", []) for m in w.get("models", {})})
 
 
 def chart_specs(table: dict[str, Any]) -> list[dict[str, Any]]:
-    """Chart specs (``{"id","title","unit","x","series":[{"model","label","stat","values"}],"empty"}``)
+    """Chart specs (``{"id","title","unit","x","window_s","series":[{"model","label","stat","values"}],"empty"}``;
+    ``x`` is each window's middle and ``window_s`` its length, in seconds since the run's start)
     for the latency percentiles, throughput, 429s and errors over time, one line per model (and stat)."""
     windows = [w for w in table.get("windows", []) if w.get("length_s", 0) >= MIN_WINDOW_S]
     models = _models({"windows": windows})
     x = [round(w["start_s"] + w["length_s"] / 2, 3) for w in windows]
+    lengths = [w["length_s"] for w in windows]
 
     def value(w: dict, model: str, key: str, stat: str | None = None, per_s: bool = False):
         block = w.get("models", {}).get(model)
@@ -116,7 +153,7 @@ def chart_specs(table: dict[str, Any]) -> list[dict[str, Any]]:
         series = [{"model": m, "stat": s, "label": f"{m} {s}", "values": [value(w, m, key, s) for w in windows]}
                   for m in models for s in STAT_DASH]
         specs.append({"id": key, "title": f"{title} p50 / p95 / p99 (warm successes)", "unit": unit, "x": x,
-                      "series": series, "empty": None})
+                      "window_s": lengths, "series": series, "empty": None if windows else "no data yet"})
     for key, title, unit, empty in (
             ("output_tokens", "Output tokens/s", "tokens/s", None),
             ("requests", "Requests/s (finished)", "req/s", None),
@@ -126,7 +163,7 @@ def chart_specs(table: dict[str, Any]) -> list[dict[str, Any]]:
                   for m in models]
         # A count that never left 0 is said in words: an empty plot would only draw an axis around nothing.
         none = all(not v for s in series for v in s["values"])
-        specs.append({"id": key, "title": title, "unit": unit, "x": x, "series": series,
+        specs.append({"id": key, "title": title, "unit": unit, "x": x, "window_s": lengths, "series": series,
                       "empty": empty if (none and empty) else (None if windows else "no data yet")})
     return specs
 

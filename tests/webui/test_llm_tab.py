@@ -6,16 +6,13 @@ TTFT p95 values that match loadkit's live summary within the histogram's error
 test compares after stopping the run).
 """
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.locustui import start_locust_ui
 from tests.support.simproc import start_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,32 +22,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disa
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def _start_locust(sim, tmp_path, *extra, locustfile="locustfiles/chat.py"):
-    port = _free_port()
-    env = dict(os.environ, LOADKIT_RESULTS_DIR=str(tmp_path / "results"), LOADKIT_RUN_ID=f"webui-{port}")
-    log = open(tmp_path / f"locust-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", locustfile, "--web-host", "127.0.0.1",
-                             "--web-port", str(port), "--host", sim.base_url, *extra],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(url + "/", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"locust web UI did not start: {(tmp_path / f'locust-{port}.log').read_text()[-2000:]}")
+    return start_locust_ui(sim, tmp_path, *extra, locustfile=locustfile)
 
 
 @pytest.fixture()
@@ -95,10 +68,10 @@ def test_llm_tab_shows_live_per_model_ttft_matching_the_summary(tmp_path, browse
             served_rows = {r["model"]: r for r in resp_info.value.json()["extended_stats"][0]["data"]}
             page.get_by_role("tab", name="LLM").click()
             page.get_by_role("cell", name="gpt-4o-mini").first.wait_for(timeout=10000)
-            headers = [h.inner_text().strip() for h in page.query_selector_all("table thead th")]
+            headers = [h.inner_text().strip() for h in page.query_selector_all("main table.MuiTable-root thead th")]
             col = headers.index("TTFT p95 ms")
             tab = {}
-            for row in page.query_selector_all("table tbody tr"):
+            for row in page.query_selector_all("main table.MuiTable-root tbody tr"):
                 cells = [c.inner_text().strip() for c in row.query_selector_all("td")]
                 tab[cells[0]] = float(cells[col])
             summary = httpx.get(url + "/loadkit/summary.json", timeout=10).json()

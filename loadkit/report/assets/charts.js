@@ -111,8 +111,9 @@
     root = root || document;
     specs.forEach(function (s) { state.specs[s.id] = s; });
     var models = {};
-    specs.forEach(function (s) { s.series.forEach(function (x) { models[x.model] = true; }); });
-    Object.keys(models).sort().forEach(function (m) { if (state.models.indexOf(m) < 0) state.models.push(m); });
+    Object.keys(state.specs).forEach(function (id) {
+      state.specs[id].series.forEach(function (x) { models[x.model] = true; }); });
+    state.models = Object.keys(models).sort();
     drawToggles();
     root.querySelectorAll("[data-charts]").forEach(function (holder) {
       holder.getAttribute("data-charts").split(",").forEach(function (id) {

@@ -22,6 +22,7 @@ ASSETS = {
     "LICENSE.uPlot": "text/plain",
     "charts.js": "text/javascript",
     "charts.css": "text/css",
+    "llm-tab.js": "text/javascript",
 }
 
 
