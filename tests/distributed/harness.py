@@ -78,6 +78,15 @@ class DistributedRun:
         self.master = self._spawn("master", argv, self.env("master", **env_extra))
         return self.master
 
+    def start_web_master(self, *, web_port: int, bind: str = "127.0.0.1", **env_extra: str) -> Node:
+        """A master with Locust's web UI on ``web_port`` (no --headless): runs are started from the UI."""
+        self.master_port = self.master_port or free_port(bind)
+        argv = [sys.executable, "-m", "locust", "-f", self.locustfile, "--master", "--master-bind-host", bind,
+                "--master-bind-port", str(self.master_port), "--web-host", "127.0.0.1", "--web-port", str(web_port),
+                "--host", self.host]
+        self.master = self._spawn("master", argv, self.env("master", **env_extra))
+        return self.master
+
     def start_worker(self, *, master_host: str = "127.0.0.1", prefix: list[str] = (), host: str | None = None,
                      **env_extra: str) -> Node:
         name = f"worker{len(self.workers)}"

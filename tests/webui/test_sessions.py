@@ -194,3 +194,41 @@ def test_reset_clears_the_llm_tab(tmp_path):
     assert before[-1][0] == "all models" and after["rows"][-1][0] == "all models"
     assert int(after["rows"][-1][1]) < int(before[-1][1])
     assert summary_after["totals"]["requests"] < int(before[-1][1])
+
+
+def _worker_finals(tmp: Path, run_id: str) -> int:
+    """Final records the workers wrote for ``run_id`` (each worker in its own results folder)."""
+    count = 0
+    for path in tmp.glob(f"worker*/{run_id}/workers/*/records.jsonl.gz"):
+        with gzip.open(path, "rt") as fh:
+            count += sum(1 for line in fh if line.strip() and json.loads(line).get("final", True))
+    return count
+
+
+def test_a_master_web_ui_session_resets_its_workers_between_runs(tmp_path):
+    from tests.distributed.harness import DistributedRun
+    from tests.support.servers import free_port, wait_http
+
+    with start_simulator(*FIXED) as sim:
+        run = DistributedRun(tmp_path, "dist-first", sim.base_url)
+        web_port = free_port()
+        url = f"http://127.0.0.1:{web_port}"
+        try:
+            run.start_web_master(web_port=web_port)
+            wait_http(url + "/", 30)
+            run.start_worker()
+            run.start_worker()
+            poll(lambda: len(_get(url, "/stats/requests").get("workers", [])) == 2, 30, "two workers connected")
+            first = _run_and_stop(url, 4, 40, 0)
+            second = _run_and_stop(url, 2, 20, 1)
+            windows = _get(url, "/loadkit/charts.json")["windows"]["windows"]
+        finally:
+            run.stop_all()
+    summaries = [json.loads((tmp_path / "master" / r["run_id"] / "summary.json").read_text()) for r in (first, second)]
+    assert [s["workers"]["count"] for s in summaries] == [2, 2]
+    assert [s["users"] for s in summaries] == [4, 2]
+    for run_entry, summary in zip((first, second), summaries):
+        # the master's summary holds exactly what the workers recorded under this run id: run 2 starts from 0
+        assert summary["totals"]["requests"] == _worker_finals(tmp_path, run_entry["run_id"]) == run_entry["requests"]
+    # the LLM tab's windows (merged across both workers) add up to the second run's summary
+    assert sum(m["requests"] for w in windows for m in w["models"].values()) == summaries[1]["totals"]["requests"]

@@ -1,0 +1,62 @@
+"""Windows cut from cumulative stats (the live charts' source) equal windows built from the records."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from loadkit.core.metrics import LatencyHistogram
+from loadkit.core.stats import RunStats
+from loadkit.report import series
+from tests.report.conftest import generate_records
+
+
+def test_histogram_minus_equals_a_histogram_of_only_the_later_values():
+    rng = random.Random(3)
+    cumulative, later_only = LatencyHistogram(), LatencyHistogram()
+    for _ in range(400):
+        cumulative.record(rng.uniform(1, 80))
+    earlier = LatencyHistogram()
+    earlier.merge(cumulative)
+    later = [rng.uniform(150, 900) for _ in range(250)]
+    cumulative.record_many(later)
+    later_only.record_many(later)
+    window = cumulative.minus(earlier)
+    assert window.count == 250
+    got, want = window.summary(), later_only.summary()
+    for stat in ("p50", "p90", "p95", "p99", "mean"):
+        assert got[stat] == pytest.approx(want[stat], rel=1e-9), stat
+
+
+def test_windows_cut_from_cumulative_stats_match_the_records():
+    records = sorted(generate_records(seed=11, duration_s=20.0), key=lambda r: r.done_at)
+    start = min(r.sent_at for r in records)
+    stats, mark, cut = RunStats(), None, []
+    for edge in (5.0, 10.0, 15.0, 20.0, 30.0):
+        for r in [r for r in records if edge - 5.0 <= r.done_at - start < edge or (edge == 30.0 and r.done_at - start >= 20.0)]:
+            stats.add(r)
+        now = series.StatsMark(stats)
+        cut.append(series.window_between(mark, now, edge - 5.0, 5.0))
+        mark = now
+    total = {m: s.requests for m, s in stats.models.items()}
+    assert {m: sum(w["models"].get(m, {}).get("requests", 0) for w in cut) for m in total} == total
+    tokens = sum(m["output_tokens"] for w in cut for m in w["models"].values())
+    assert tokens == sum(r.output_tokens for r in records)
+    # a window's percentiles are of its own requests only, not of everything so far
+    second = cut[1]["models"]["gpt-4o-mini"]
+    own = LatencyHistogram()
+    for r in records:
+        if r.model == "gpt-4o-mini" and r.final and r.outcome == "ok" and not r.cold and 5.0 <= r.done_at - start < 10.0:
+            own.record((r.done_at - r.sent_at) * 1000.0)
+    assert second["e2e_ms"]["count"] == own.count and second["e2e_ms"]["p95"] == own.summary()["p95"]
+
+
+def test_chart_specs_rate_a_short_last_window_by_its_length_and_drop_a_sliver():
+    window = lambda start, length, n: {"start_s": start, "length_s": length, "partial": length < 5,  # noqa: E731
+                                       "models": {"m": {"requests": n, "successes": n, "errors": 0,
+                                                        "responses_429": 0, "output_tokens": 10 * n}}}
+    table = {"bin_s": 5.0, "windows": [window(0, 5, 50), window(5, 5, 50), window(10, 2, 20), window(12, 0.4, 4)]}
+    spec = next(s for s in series.chart_specs(table) if s["id"] == "requests")
+    assert spec["x"] == [2.5, 7.5, 11.0] and spec["window_s"] == [5, 5, 2]
+    assert spec["series"][0]["values"] == [10.0, 10.0, 10.0]  # 20 requests in 2 s: no fake drop
