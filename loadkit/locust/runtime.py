@@ -21,7 +21,7 @@ from typing import Any
 
 from loadkit.client.chat import ChatRequest
 from loadkit.workload.arrivals import ArrivalSchedule
-from loadkit.studies.coldstart import ColdTracker
+from loadkit.core.cold import ColdTracker
 from loadkit.core.coldview import ActivityLog
 from loadkit.settings import Settings, load_settings, redact, secrets_of
 from loadkit.core.metrics import LatencyHistogram, e2e_ms

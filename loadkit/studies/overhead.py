@@ -27,7 +27,9 @@ import numpy as np
 
 from loadkit.core import metrics
 from loadkit.client.chat import ChatClient, ChatRequest
-from loadkit.studies.coldstart import Estimate, bootstrap_median_difference, default_probe_request
+from loadkit.studies.bootstrap import Estimate, bootstrap_median_difference
+from loadkit.studies.coldanalysis import default_probe_request
+from loadkit.studies.driver import send_at
 from loadkit.errors import ConfigError
 from loadkit.core.records import RequestRecord
 from loadkit.transport import Transport, TransportOptions, make_transport
@@ -203,11 +205,11 @@ def measure_overhead(
             for index in range(settings.warmup_pairs + settings.n_pairs):
                 order_gateway_first = rng.random() < 0.5
                 if order_gateway_first:
-                    g = gateway.chat(request_factory(model))
-                    d = direct.chat(request_factory(direct_model))
+                    g = send_at(gateway, request_factory(model), clock=clock)
+                    d = send_at(direct, request_factory(direct_model), clock=clock)
                 else:
-                    d = direct.chat(request_factory(direct_model))
-                    g = gateway.chat(request_factory(model))
+                    d = send_at(direct, request_factory(direct_model), clock=clock)
+                    g = send_at(gateway, request_factory(model), clock=clock)
                 if index < settings.warmup_pairs:
                     continue
                 if g.outcome != "ok" or d.outcome != "ok" or g.first_token_at is None or d.first_token_at is None:

@@ -35,9 +35,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from loadkit.workload.arrivals import ArrivalSchedule
 from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.core.records import RequestRecord
+from loadkit.studies.driver import StepDriver, StepMeasure, run_open_loop
 
 __all__ = ["StepResult", "RampStep", "RampResult", "find_rate_limit", "open_loop_step", "ChatStepRunner"]
 
@@ -182,10 +182,12 @@ def open_loop_step(
 ) -> StepResult:
     """Call ``send()`` (returns an HTTP status, 0 for no response) at a constant ``rate_per_s`` for ``duration_s``.
 
-    Sends are due by an absolute schedule and run on up to ``max_in_flight``
-    threads (``pool``, or a new one of ``max_in_flight`` threads), so a slow
-    answer does not delay the next send; the step waits for every answer
-    before it returns.
+    Sends are due by the step driver's absolute schedule
+    (:func:`loadkit.studies.driver.run_open_loop`) and run on up to
+    ``max_in_flight`` threads (``pool``, or a new one of ``max_in_flight``
+    threads), so a slow answer does not delay the next send; the step waits
+    for every answer before it returns. ``rng`` is kept for callers; a
+    constant rate draws nothing from it.
     """
     counts = {"sent": 0, "ok": 0, "n429": 0}
     lock = threading.Lock()
@@ -203,20 +205,12 @@ def open_loop_step(
                 counts["n429"] += 1
 
     start = clock()
-    schedule = ArrivalSchedule.constant(rate_per_s, start, rng or random.Random(0), stagger=False)
     own_pool = pool is None
     if pool is None:
         pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="loadkit-ramp")
-    futures = []
     try:
-        while True:
-            at = schedule.next_intended_at()
-            if at >= start + duration_s:
-                break
-            delay = at - clock()
-            if delay > 0:
-                sleep(delay)
-            futures.append(pool.submit(one))
+        futures, _ = run_open_loop(lambda _due: pool.submit(one), rate_per_s, start, start + duration_s,
+                                   clock=clock, sleep=sleep)
         wait(futures)
     finally:
         if own_pool:
@@ -224,12 +218,20 @@ def open_loop_step(
     return StepResult(counts["sent"], counts["ok"], counts["n429"], duration_s)
 
 
-class ChatStepRunner:
-    """``run_step`` for :func:`find_rate_limit` over real chat requests, one :class:`ChatClient` per thread.
+def step_result(measure: StepMeasure) -> StepResult:
+    """A driver step counted as the ramp counts it: sent, 200 and 429, over the step's measured length."""
+    statuses = [r.status or 0 for r in measure.records]
+    return StepResult(len(statuses), statuses.count(200), statuses.count(429), measure.window_s)
+
+
+class ChatStepRunner(StepDriver):
+    """``run_step`` for :func:`find_rate_limit` over real chat requests: the step driver, counted in 429s.
 
     ``make_request()`` gives each request (e.g. a Workload's with the model
     fixed); ``on_record(record)`` sees every record (e.g. ``RunStats.add``),
-    from the sending threads. No retries: a ramp counts raw 429s.
+    from the sending threads. No retries: a ramp counts raw 429s. A step that
+    reaches ``max_in_flight`` requests in flight stops sending (the driver's
+    abort) and is counted over the time it ran.
     """
 
     def __init__(
@@ -239,39 +241,12 @@ class ChatStepRunner:
         *,
         max_in_flight: int = 32,
         on_record: Callable[[RequestRecord], object] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
     ):
-        self._make_client = make_client
-        self._make_request = make_request
-        self._on_record = on_record
-        self._local = threading.local()
-        self._clients: list[ChatClient] = []
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="loadkit-ramp")
-
-    def _send(self) -> int:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = self._make_client()
-            with self._lock:
-                self._clients.append(client)
-        with self._lock:  # make_request may share a Workload and its rng
-            req = self._make_request()
-        rec = client.chat(req)
-        if self._on_record is not None:
-            self._on_record(rec)
-        return rec.status or 0
+        super().__init__(make_client, lambda _model: make_request(), max_in_flight=max_in_flight,
+                         on_record=on_record, clock=clock, sleep=sleep, thread_name="loadkit-ramp")
 
     def run_step(self, rate_per_s: float, duration_s: float) -> StepResult:
         """Send at ``rate_per_s`` for ``duration_s`` seconds; counts of sent, 200 and 429."""
-        return open_loop_step(self._send, rate_per_s, duration_s, pool=self._pool)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        for client in self._clients:
-            client.close()
-
-    def __enter__(self) -> "ChatStepRunner":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return step_result(self.rate_step("", rate_per_s, duration_s, 0.0))

@@ -9,7 +9,7 @@ curve, and a projection to peak load, concurrency, cost and load workers.
     write_capacity(doc, "results/run1")
 """
 
-from loadkit.studies.capacity.driver import StepDriver, StepMeasure
+from loadkit.studies.driver import StepDriver, StepMeasure
 from loadkit.studies.capacity.projection import Projection, project
 from loadkit.studies.capacity.report import render_capacity_html, write_capacity
 from loadkit.studies.capacity.runner import CapacitySettings, classify_metric, judge_step, run_capacity

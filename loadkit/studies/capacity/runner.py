@@ -1,6 +1,6 @@
 """A capacity run: search every model, judge each step against the SLO, plan from the answer.
 
-:func:`run_capacity` drives a :class:`~loadkit.studies.capacity.driver.StepDriver`
+:func:`run_capacity` drives a :class:`~loadkit.studies.driver.StepDriver`
 through :func:`~loadkit.studies.capacity.search.search_capacity` one model after
 another and returns the ``capacity.json`` document (see
 :mod:`loadkit.studies.capacity.report`).
@@ -31,7 +31,7 @@ from loadkit.core.records import RequestRecord
 from loadkit.core.slo import SLO, evaluate
 from loadkit.core.summary import model_block
 from loadkit.core.stats import ModelStats, RunStats
-from loadkit.studies.capacity.driver import StepDriver, StepMeasure
+from loadkit.studies.driver import StepDriver, StepMeasure
 from loadkit.studies.capacity.projection import project
 from loadkit.studies.capacity.search import kneedle, search_capacity
 

@@ -2,7 +2,7 @@
 
 Pure logic over one callable, ``run_step(level) -> passed``, where ``level``
 is an offered rate (requests/s) or a number of concurrent users. Tested
-without a server; driven by :class:`loadkit.studies.capacity.driver.StepDriver`.
+without a server; driven by :class:`loadkit.studies.driver.StepDriver`.
 
 Search (both stop at the first failing step: once the SLO is broken, more
 load only costs the target):
