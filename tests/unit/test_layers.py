@@ -77,8 +77,12 @@ ALLOWED_LAYER_VIOLATIONS = {
         "#13 NAME=summary/webui: the web UI serves report.html; report sits above locust",
     ("loadkit.locust.webui", "loadkit.report.recompute"):
         "#13 NAME=summary: the web UI's live summary comes from report.recompute; report sits above locust",
-    ("loadkit.locust.runtime", "loadkit.studies.coldstart"):
-        "#13 NAME=studies: ColdTracker moves to loadkit/core/cold.py (locust and studies are siblings)",
+    ("loadkit.locust.webui", "loadkit.report.series"):
+        "#16 NAME=webui: the LLM tab's live charts use report.series; report sits above locust",
+    ("loadkit.locust.webui", "loadkit.report.vendor"):
+        "#16 NAME=webui: the LLM tab inlines the vendored uPlot from report/vendor; report sits above locust",
+    ("loadkit.locust.sessions", "loadkit.report.series"):
+        "#16 NAME=webui: web UI sessions use report.series; report sits above locust",
     ("loadkit.studies.capacity.report", "loadkit.report.html"):
         "#16 NAME=studies: the capacity report renders with report.html; report sits above studies",
     ("loadkit.studies.capacity.report", "loadkit.report.plots"):
@@ -88,7 +92,7 @@ ALLOWED_LAYER_VIOLATIONS = {
 # path -> (most lines it may have until it is split, owner).  Lower the limit as it shrinks.
 ALLOWED_LONG_MODULES = {
     "loadkit/settings.py": (420, "#13 NAME=settings"),
-    "loadkit/studies/coldstart.py": (508, "#13 NAME=studies: ColdTracker moves to core/cold.py"),
+    "loadkit/locust/hooks.py": (402, "#13 NAME=summary (hooks/runtime split)"),
     "loadkit/core/slo.py": (404, "#13 NAME=summary"),
 }
 
