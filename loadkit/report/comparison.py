@@ -92,7 +92,6 @@ def comparison_html(summary: dict, calls_per_day: float, overhead: dict | None =
     rows.append(group("Cold start"))
     rows.append(_row("cold requests", [_get(b, "cold_start", "count") for b in blocks], num, None))
     rows.append(_row("cold TTFT (median)", [_get(b, "cold_start", "ttft_ms", "p50") for b in blocks], ms, "low"))
-    rows.append(_row("cold e2e (median)", [_get(b, "cold_start", "e2e_ms", "p50") for b in blocks], ms, "low"))
     overhead_rows = _overhead_rows(models, overhead)
     if overhead_rows:
         rows.append(group("Gateway overhead (gateway − direct, paired run)"))
@@ -125,7 +124,9 @@ def comparison_html(summary: dict, calls_per_day: float, overhead: dict | None =
                      lambda v: usd(v, 6), "low"))
     monthly = [None if v is None else monthly_projection(v, calls_per_day) for v in per_call]
     rows.append(_row(f"monthly budget at {calls_per_day:,.0f} calls/day", monthly, lambda v: usd(v, 2), "low"))
-    note = ('<p class="note">★ marks the better value of each row. Latency rows exclude cold starts; cost per call '
+    note = ('<p class="note">★ marks the better value of each row. Latency rows exclude cold starts (cold TTFT '
+            "is the first request to an idle model; when the preflight met the cold start its answer was one "
+            "token, so only its TTFT is compared); cost per call "
             f"is this run's mean (its prompts and answers); the monthly budget sends all {calls_per_day:,.0f} "
             "calls/day × 30 days to that one model."
             + ("" if overhead else " Gateway overhead: attach a paired run (<code>loadkit overhead --json "

@@ -20,7 +20,7 @@
   }
 
   function options(spec, width) {
-    var series = [{label: spec.x_label || "s since start", value: function (u, v) {
+    var series = [{label: spec.x_label || "time", value: function (u, v) {
       return v == null ? "–" : (spec.x_label ? v + " %" : v.toFixed(1) + " s"); }}];
     spec.series.forEach(function (s) {
       series.push({label: s.label, stroke: colour(s.model), width: 1.6, dash: DASH[s.stat] || undefined,
@@ -65,8 +65,11 @@
       return;
     }
     if (existing && sameShape(existing, spec)) {
+      var cur = existing.plot.cursor, left = cur.left, top = cur.top;
       existing.plot.setData(data(spec));
       existing.spec = spec;
+      // a live refresh must not drop the values a person is hovering
+      if (left != null && left >= 0) existing.plot.setCursor({left: left, top: top});
       return;
     }
     if (existing) existing.plot.destroy();
