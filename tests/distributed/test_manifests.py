@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker" / "docker-compose.yml"
 K8S = REPO / "k8s"
 OVERLAYS = ["headless-ci", "webui"]
-KUBERNETES_VERSION = "1.37.0"  # current release (kubernetes-validate 1.37 knows up to it)
+# The versions k8s/README.md names: the oldest still supported upstream-ish and the current
+# release (kubernetes-validate 1.37 knows up to it).
+KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
 
 
 def _flag(argv: list[str], name: str) -> str | None:
@@ -106,14 +108,21 @@ def test_compose_secrets_come_from_the_environment_not_the_image(compose):
     assert any(str(v).startswith(str(REPO / "docker" / "grafana" / "provisioning")) for v in grafana_mounts)
 
 
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("target", ["base", *OVERLAYS])
-def test_every_manifest_validates_against_kubernetes(rendered, target, tmp_path):
+def test_every_manifest_validates_against_kubernetes(rendered, target, version, tmp_path):
     exe = _tool("kubernetes-validate", "pip install kubernetes-validate")
     path = tmp_path / f"{target}.yaml"
     path.write_text(yaml.safe_dump_all(rendered[target]))
-    out = subprocess.run([exe, "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(path)],
+    out = subprocess.run([exe, "--strict", "--quiet", "-k", version, str(path)],
                          capture_output=True, text=True)
-    assert out.returncode == 0, f"{target}: {out.stdout}{out.stderr}"
+    assert out.returncode == 0, f"{target} on Kubernetes {version}: {out.stdout}{out.stderr}"
+
+
+def test_k8s_readme_names_the_validated_versions():
+    text = (K8S / "README.md").read_text()
+    for version in KUBERNETES_VERSIONS:
+        assert version.rsplit(".", 1)[0] in text, version
 
 
 def test_k8s_commands_are_the_commands_of_the_tests(rendered):
