@@ -23,9 +23,9 @@ from pathlib import Path
 
 from loadkit.errors import ConfigError, LoadkitError
 
-__all__ = ["register", "main", "cmd_capacity"]
+__all__ = ["register", "main", "cmd_capacity", "verdict_line"]
 
-EXIT_CANNOT_RUN = 2
+EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN, EXIT_UNTRUSTED = 0, 1, 2, 3
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -49,6 +49,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     a("--resolution", type=float, default=None, help="bisection stops when the bracket is this narrow (default step/8)")
     a("--max-429-share", type=float, default=0.01, help="a step with more 429s than this fraction fails")
     a("--max-error-share", type=float, default=0.01, help="a step with more errors than this fraction fails")
+    a("--untrusted-steps", choices=("fail", "mark"), default="fail",
+      help="a step whose schedule lag p99 passes run's trust limit fails (default), or is only marked untrusted")
     a("--max-in-flight", type=int, default=256, help="generator threads; a step reaching this many in flight stops")
     a("--calls-per-day", type=float, default=10_000.0, help="projection: traffic per day")
     a("--peak-ratio", type=float, default=3.0, help="projection: peak-to-average ratio")
@@ -93,6 +95,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from loadkit.client.preflight import run_preflight
     from loadkit.workload import Workload
     from loadkit.transport import TransportOptions, make_transport
+    # the trust rule of `loadkit run`; moves to loadkit.core.trust when NAME=summary lands it (#13)
+    from loadkit.locust.finish import MAX_SCHEDULE_LAG_P99_MS
 
     try:
         _check_numbers(args)
@@ -132,7 +136,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             models=tuple(settings.models), kind=args.mode, start=args.start, stop=args.stop, step=args.step,
             step_s=args.step_s, warmup_s=args.warmup_s, search=args.search, resolution=args.resolution,
             max_429_share=args.max_429_share, max_error_share=args.max_error_share,
-            calls_per_day=args.calls_per_day, peak_ratio=args.peak_ratio, worker_margin=args.worker_margin)
+            calls_per_day=args.calls_per_day, peak_ratio=args.peak_ratio, worker_margin=args.worker_margin,
+            max_schedule_lag_p99_ms=MAX_SCHEDULE_LAG_P99_MS, untrusted_steps=args.untrusted_steps)
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
         def progress(model: str, row: dict) -> None:
@@ -153,14 +158,40 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_RUN
     finally:
         _stop_process(sim)
+    code = EXIT_OK
     for model, out in doc["models"].items():
-        best = out["max_sustainable"]
-        found = "-" if best is None else f"{best['rps']:.2f} req/s"
-        print(f"{model}: max sustainable {found}, "
-              f"binding constraint {out['binding_constraint']}, {out['search']['steps_taken']} steps "
+        print(f"{model}: {verdict_line(out, doc['settings']['kind'])}, {out['search']['steps_taken']} steps "
               f"(linear at the same resolution: {out['search']['linear_equivalent_steps']})")
+        if out["verdict"] == "no_passing_step":
+            code = max(code, EXIT_FAILED)
+        elif out["verdict"] == "generator_limited":
+            code = max(code, EXIT_UNTRUSTED)
     print(f"wrote {json_path} and {html_path}")
-    return 0
+    return code
+
+
+def verdict_line(out: dict, kind: str) -> str:
+    """What a person reads for one model: the limit, or why there is none."""
+    unit = "req/s" if kind == "rate" else "users"
+    best, breaking = out["max_sustainable"], out["breaking_step"]
+    why = "" if breaking is None else "; ".join(
+        f"{f['metric']} = {'-' if f['value'] is None else format(f['value'], '.3g')}"
+        + ("" if f["limit"] is None else f" (limit {f['limit']:g})") for f in breaking["failed"])
+    if out["verdict"] == "limit_not_reached":
+        return (f"limit not reached (>= {best['level']:g} {unit}, {best['rps']:.2f} req/s): no step up to "
+                f"{out['highest_level_tried']:g} {unit} failed; raise --max to find the limit")
+    if out["verdict"] == "no_passing_step":
+        hint = {"rate_limit": "the gateway's rate limit is below it: lower --start (or raise --max-429-share)",
+                "errors": "lower --start, or check the gateway's errors (or raise --max-error-share)",
+                "generator": "this generator fell behind its schedule: add workers (see loadkit calibrate)",
+                }.get(out["binding_constraint"], "lower --start, or relax the SLO")
+        return f"no step passed: the first, at {breaking['level']:g} {unit}, failed on {why}; {hint}"
+    if out["verdict"] == "generator_limited":
+        floor = "no passing step" if best is None else f">= {best['level']:g} {unit}"
+        return (f"generator-limited ({floor}): at {breaking['level']:g} {unit} this generator fell behind its "
+                f"schedule ({why}); the step is not trusted; add workers (see loadkit calibrate)")
+    return (f"max sustainable {best['level']:g} {unit} ({best['rps']:.2f} req/s), binding constraint "
+            f"{out['binding_constraint']} at {breaking['level']:g} {unit}: {why}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,7 +63,8 @@ def curve_uri(doc: dict, model: str) -> str:
     if best is not None:
         for ax in (top, bottom):
             ax.axvline(best["level"], color="#15803d", linestyle="-", alpha=0.5)
-        top.plot([], [], color="#15803d", alpha=0.5, label=f"max sustainable ({best['level']:g})")
+        label = "limit not reached" if out.get("verdict") == "limit_not_reached" else "max sustainable"
+        top.plot([], [], color="#15803d", alpha=0.5, label=f"{label} ({best['level']:g})")
     top.set_ylabel("latency (ms)")
     top.set_title(f"{model}: latency vs load")
     top.legend(fontsize=8, loc="upper left")
@@ -87,8 +88,15 @@ def _model_section(doc: dict, model: str) -> str:
     out = doc["models"][model]
     unit = "req/s" if doc["settings"]["kind"] == "rate" else "users"
     best, breaking, search = out.get("max_sustainable"), out.get("breaking_step"), out["search"]
-    if best is None:
+    kind = out.get("verdict", "limit_found" if best is not None else "no_passing_step")
+    if kind == "no_passing_step":
         verdict = '<span class="badge fail">no step met the SLO</span>'
+    elif kind == "generator_limited":
+        floor = "" if best is None else f' (&ge; {best["level"]:g} {unit})'
+        verdict = f'<span class="badge warn">generator-limited{floor}: the breaking step is not trusted</span>'
+    elif kind == "limit_not_reached":
+        verdict = (f'<span class="badge warn">limit not reached (&ge; {best["level"]:g} {unit}, '
+                   f'{_num(best["rps"], 2)} req/s)</span>')
     else:
         verdict = (f'<span class="badge pass">max sustainable: {best["level"]:g} {unit} '
                    f'({_num(best["rps"], 2)} req/s)</span>')

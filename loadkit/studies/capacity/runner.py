@@ -14,9 +14,18 @@ says nothing about them), and it was not aborted.
 
 Binding constraint of a model: what broke its first failing step —
 ``rate_limit`` (a 429 check failed), else ``errors`` (an error / success
-check failed), else ``latency`` (a latency check failed, or the step was
-aborted with too many requests in flight); ``none`` when no step up to the
-maximum failed.
+check failed), else ``generator`` (the step's schedule lag p99 passed
+``max_schedule_lag_p99_ms``, the trust rule of ``loadkit run``: the step
+measured this generator, not the gateway, so its latency says nothing),
+else ``latency`` (a latency check failed, or the step was aborted with too
+many requests in flight); ``none`` when no step up to the maximum failed.
+
+Each model's verdict (``verdict`` in capacity.json) is one of
+``limit_found`` (a step passed and a higher one failed: the max sustainable
+level), ``limit_not_reached`` (no step failed: the capacity is at least the
+highest level tried), ``no_passing_step`` (the first level already failed)
+and ``generator_limited`` (the first failing step failed the trust rule:
+the answer is a floor set by this generator).
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ from loadkit.studies.driver import StepDriver, StepMeasure
 from loadkit.studies.capacity.projection import project
 from loadkit.studies.capacity.search import kneedle, search_capacity
 
-__all__ = ["CapacitySettings", "judge_step", "run_capacity", "classify_metric", "SCHEMA_VERSION"]
+__all__ = ["CapacitySettings", "judge_step", "run_capacity", "classify_metric", "verdict", "SCHEMA_VERSION",
+           "GENERATOR_METRIC"]
 
 SCHEMA_VERSION = 1
 _LATENCY_ROOTS = ("e2e_ms", "ttft_ms", "ttfb_ms", "itl_ms", "tpot_ms", "e2e_from_intended_ms",
@@ -65,6 +75,13 @@ class CapacitySettings:
     peak_ratio: float = 3.0
     worker_margin: float = 0.5
     latency_metric: str = ""  # the knee's curve; default: the first latency SLO, else e2e_ms.p95
+    # trust rule of `loadkit run` (the caller passes the one constant; None: steps are not judged on it)
+    max_schedule_lag_p99_ms: float | None = None
+    # "fail": an untrusted step fails (the answer is a floor set by the generator); "mark": it is only marked
+    # trusted=false (informational, e.g. a functional test on a busy CI machine), as --untrusted-exit-code 0 for run
+    untrusted_steps: str = "fail"
+    # requests per CPU-second of one generator process from `loadkit calibrate` (None: this run's own figure)
+    calibrated_rps_per_process: float | None = None
 
 
 def classify_metric(metric: str) -> str:
@@ -161,14 +178,34 @@ def judge_step(measure: StepMeasure, slos: list[SLO], settings: CapacitySettings
     if measure.aborted:
         row["failed"].append({"name": "in-flight cap", "metric": "in_flight", "value": measure.peak_in_flight,
                               "limit": None})
+    max_lag = settings.max_schedule_lag_p99_ms
+    lag_p99 = lag.get("p99")
+    row["trusted"] = max_lag is None or lag_p99 is None or lag_p99 <= max_lag
+    if not row["trusted"] and settings.untrusted_steps == "fail":
+        row["passed"] = False
+        row["failed"].append({"name": f"generator schedule lag p99 <= {max_lag:g} ms", "metric": GENERATOR_METRIC,
+                              "value": lag_p99, "limit": max_lag})
     return row, model_stats
+
+
+GENERATOR_METRIC = "schedule_lag_ms.p99"
+
+
+def verdict(best: dict | None, breaking: dict | None, binding: str) -> str:
+    """One of ``limit_found``, ``limit_not_reached``, ``no_passing_step``, ``generator_limited`` (module docstring)."""
+    if breaking is None:
+        return "limit_not_reached" if best is not None else "no_passing_step"
+    if binding == "generator":
+        return "generator_limited"
+    return "limit_found" if best is not None else "no_passing_step"
 
 
 def _binding(row: dict | None) -> str:
     if row is None:
         return "none"
-    kinds = {classify_metric(f["metric"]) if f["metric"] != "in_flight" else "latency" for f in row["failed"]}
-    for kind in ("rate_limit", "errors", "latency"):
+    kinds = {"generator" if f["metric"] == GENERATOR_METRIC else
+             classify_metric(f["metric"]) if f["metric"] != "in_flight" else "latency" for f in row["failed"]}
+    for kind in ("rate_limit", "errors", "generator", "latency"):  # an untrusted step says nothing of latency
         if kind in kinds:
             return kind
     return "latency"
@@ -259,6 +296,8 @@ def run_capacity(
             "breaking_step": None if breaking is None else {
                 "step": breaking["index"], "level": breaking["level"], "failed": breaking["failed"]},
             "binding_constraint": _binding(breaking),
+            "verdict": verdict(best, breaking, _binding(breaking)),
+            "highest_level_tried": max(levels) if levels else None,
             "knee": {"method": "kneedle", "metric": latency_metric,
                      "level": None if knee_row is None else knee_row["level"],
                      "step": None if knee_row is None else knee_row["index"]},
@@ -272,6 +311,7 @@ def run_capacity(
         "wall_s": round(wall_total, 4),
         "answered": answered_total,
         "requests_per_cpu_s": rps_per_cpu_s,
+        "calibrated_rps_per_process": settings.calibrated_rps_per_process,
         "cpu_utilisation": (cpu_total / wall_total) if wall_total > 0 else None,
     }
     projection = {}
@@ -285,7 +325,8 @@ def run_capacity(
             p95_latency_s=None if p95_ms is None else p95_ms / 1000.0,
             max_sustainable_rps=best["rps"] if best else None,
             mean_input_tokens=out["mean_tokens"]["input"], mean_output_tokens=out["mean_tokens"]["output"],
-            price=prices.get(model), generator_rps_per_core=rps_per_cpu_s, worker_margin=settings.worker_margin,
+            price=prices.get(model), worker_margin=settings.worker_margin,
+            generator_rps_per_core=settings.calibrated_rps_per_process or rps_per_cpu_s,
         ).to_dict()
     return {
         "schema_version": SCHEMA_VERSION,
