@@ -172,7 +172,10 @@ def render_html(summary: dict, records: list[dict], calls_per_day: float = 10_00
     """The report as one HTML string (no external references).
 
     ``overhead`` is a paired gateway-overhead result (``loadkit overhead --json``) shown in the comparison."""
-    windows = summary.get("windows") or series.windows_from_records(records, summary.get("duration_s"))
+    # the run's own windows (merged across workers) when summary.json has them; else cut from the records
+    windows = summary.get("windows") or {}
+    if not windows.get("windows"):
+        windows = series.windows_from_records(records, summary.get("duration_s"))
     specs = series.chart_specs(windows)
     specs += [series.percentile_curve(records, "e2e_ms"), series.percentile_curve(records, "ttft_ms")]
     title = f"loadkit run {summary.get('run_id', '')}"

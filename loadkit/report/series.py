@@ -10,8 +10,9 @@ One window table feeds every over-time chart::
 ``start_s`` counts from the run's first send. The last window of a run is
 usually cut short: its ``length_s`` is what it really covered and rates are
 per that length, so a half-filled last window does not look like a drop to
-0 tokens/s (a window shorter than ``MIN_WINDOW_S`` is left out, its few
-requests still count in the totals).
+0 tokens/s; a sliver shorter than ``MIN_WINDOW_S`` (a run stopped just after a
+window edge) is drawn joined to its neighbour, so a handful of requests in
+0.2 s is not a spike either, and every request is still in the plotted counts.
 
 :func:`windows_from_records` builds the table from a run folder's records
 (via the one set of metric functions) for runs that carry no windows of
@@ -124,6 +125,31 @@ def window_between(before: StatsMark | None, after: StatsMark, start_s: float, l
             "models": models}
 
 
+_COUNTS = ("requests", "successes", "errors", "responses_429", "output_tokens")
+
+
+def _join(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two adjacent windows as one: counts add; each model keeps the latency stats of the part with more of its
+    requests (a sliver's few requests barely move a percentile, and summaries cannot be merged exactly)."""
+    models: dict[str, Any] = {}
+    for model in sorted(set(a["models"]) | set(b["models"])):
+        x, y = a["models"].get(model, {}), b["models"].get(model, {})
+        big = x if x.get("requests", 0) >= y.get("requests", 0) else y
+        models[model] = {**big, **{k: x.get(k, 0) + y.get(k, 0) for k in _COUNTS}}
+    return {"start_s": min(a["start_s"], b["start_s"]), "length_s": round(a["length_s"] + b["length_s"], 3),
+            "partial": True, "models": models}
+
+
+def _join_slivers(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for w in windows:
+        if out and (w.get("length_s", 0) < MIN_WINDOW_S or out[-1]["length_s"] < MIN_WINDOW_S):
+            out[-1] = _join(out[-1], w)
+        else:
+            out.append(w)
+    return out
+
+
 def _models(table: dict[str, Any]) -> list[str]:
     return sorted({m for w in table.get("windows", []) for m in w.get("models", {})})
 
@@ -132,7 +158,7 @@ def chart_specs(table: dict[str, Any]) -> list[dict[str, Any]]:
     """Chart specs (``{"id","title","unit","x","window_s","series":[{"model","label","stat","values"}],"empty"}``;
     ``x`` is each window's middle and ``window_s`` its length, in seconds since the run's start)
     for the latency percentiles, throughput, 429s and errors over time, one line per model (and stat)."""
-    windows = [w for w in table.get("windows", []) if w.get("length_s", 0) >= MIN_WINDOW_S]
+    windows = _join_slivers(table.get("windows", []))
     models = _models({"windows": windows})
     x = [round(w["start_s"] + w["length_s"] / 2, 3) for w in windows]
     lengths = [w["length_s"] for w in windows]
@@ -185,4 +211,5 @@ def percentile_curve(records: list[dict[str, Any]], field: str = "e2e_ms") -> di
               for m, vals in sorted(by_model.items())]
     return {"id": f"{field}_by_percentile", "title": f"{'e2e latency' if field == 'e2e_ms' else 'TTFT'} by percentile",
             "unit": "ms", "x": grid, "x_label": "percentile", "series": series,
-            "empty": None if series else "no successful requests"}
+            "empty": None if series else ("no successful requests" if records else
+                                          "needs the run's records.jsonl.gz (not in this run folder)")}

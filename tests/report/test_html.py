@@ -233,3 +233,19 @@ def test_report_of_a_run_without_successes_or_records_still_renders(tmp_path):
     (tmp_path / "records.jsonl.gz").unlink()
     html = write_html_report(tmp_path).read_text()
     assert "No records.jsonl.gz and no windows in the run folder" in html
+
+
+def test_windows_in_the_summary_are_drawn_without_records(sample_run, tmp_path):
+    """A distributed master may have windows but no records: the over-time plots come from summary.json."""
+    records = list(iter_record_dicts(sample_run))
+    summary = json.loads((sample_run / "summary.json").read_text())
+    summary["windows"] = series.windows_from_records(records, summary["duration_s"])
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    html = write_html_report(tmp_path).read_text()
+    specs = json.loads(html.split('<script id="loadkit-chart-data" type="application/json">')[1].split("</script>")[0])
+    by_id = {s["id"]: s for s in specs}
+    drawn = sum(v * w for line in by_id["requests"]["series"] for v, w in
+                zip(line["values"], by_id["requests"]["window_s"]) if v)
+    assert drawn == pytest.approx(summary["totals"]["requests"], abs=0.003 * len(by_id["requests"]["window_s"]))
+    assert "needs the run's records.jsonl.gz" in by_id["e2e_ms_by_percentile"]["empty"]
+    assert "No records.jsonl.gz and no windows" not in html

@@ -52,11 +52,12 @@ def test_windows_cut_from_cumulative_stats_match_the_records():
     assert second["e2e_ms"]["count"] == own.count and second["e2e_ms"]["p95"] == own.summary()["p95"]
 
 
-def test_chart_specs_rate_a_short_last_window_by_its_length_and_drop_a_sliver():
+def test_chart_specs_rate_a_short_last_window_by_its_length_and_join_a_sliver():
     window = lambda start, length, n: {"start_s": start, "length_s": length, "partial": length < 5,  # noqa: E731
                                        "models": {"m": {"requests": n, "successes": n, "errors": 0,
                                                         "responses_429": 0, "output_tokens": 10 * n}}}
     table = {"bin_s": 5.0, "windows": [window(0, 5, 50), window(5, 5, 50), window(10, 2, 20), window(12, 0.4, 4)]}
     spec = next(s for s in series.chart_specs(table) if s["id"] == "requests")
-    assert spec["x"] == [2.5, 7.5, 11.0] and spec["window_s"] == [5, 5, 2]
-    assert spec["series"][0]["values"] == [10.0, 10.0, 10.0]  # 20 requests in 2 s: no fake drop
+    assert spec["x"] == [2.5, 7.5, 11.2] and spec["window_s"] == [5, 5, 2.4]
+    # 20 requests in 2 s and 4 in the 0.4 s after: 10/s, no fake drop and no spike, every request drawn
+    assert spec["series"][0]["values"] == [10.0, 10.0, 10.0]
