@@ -22,38 +22,20 @@ STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "messages": _MESSAGES, "max_to
 HEADERS = {"content-type": "application/json"}
 
 
-def count_sse_data_lines(chunks) -> int:
-    """Number of ``data:`` lines in an SSE body given as byte chunks (a simple line split)."""
-    events = 0
+def sse_lines(chunks):
+    """The lines of an SSE body given as byte chunks (a simple line split), the unterminated tail last."""
     pending = b""
     for chunk in chunks:
         lines = (pending + chunk).split(b"\n")
         pending = lines.pop()
-        for line in lines:
-            if line.startswith(b"data:"):
-                events += 1
-    if pending.startswith(b"data:"):
-        events += 1
-    return events
+        yield from lines
+    if pending:
+        yield pending
 
 
-class FastNonStream(FastHttpUser):
-    wait_time = constant(0)
-
-    @task
-    def chat(self) -> None:
-        self.client.post(PATH, data=NON_STREAM_BODY, headers=HEADERS, name="chat")
-
-
-class FastStream(FastHttpUser):
-    wait_time = constant(0)
-
-    @task
-    def chat(self) -> None:
-        with self.client.post(PATH, data=STREAM_BODY, headers=HEADERS, name="chat", stream=True,
-                              catch_response=True) as resp:
-            if count_sse_data_lines(resp.iter_content(chunk_size=64 * 1024, decode_content=False)) == 0:
-                resp.failure("no SSE events")
+def count_sse_data_lines(chunks) -> int:
+    """Number of ``data:`` lines in an SSE body given as byte chunks."""
+    return sum(1 for line in sse_lines(chunks) if line.startswith(b"data:"))
 
 
 def count_tokens_json(chunks) -> int:
@@ -64,27 +46,45 @@ def count_tokens_json(chunks) -> int:
     import orjson
 
     tokens = 0
-    pending = b""
-    for chunk in chunks:
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            if line.startswith(b"data: ") and line != b"data: [DONE]":
-                choices = orjson.loads(line[6:]).get("choices")
-                if choices and (choices[0].get("delta") or {}).get("content"):
-                    tokens += 1
+    for line in sse_lines(chunks):
+        if line.startswith(b"data: ") and line != b"data: [DONE]":
+            choices = orjson.loads(line[6:]).get("choices")
+            if choices and (choices[0].get("delta") or {}).get("content"):
+                tokens += 1
     return tokens
 
 
-class FastStreamJson(FastHttpUser):
+class FastNonStream(FastHttpUser):
     wait_time = constant(0)
+
+    @task
+    def chat(self) -> None:
+        self.client.post(PATH, data=NON_STREAM_BODY, headers=HEADERS, name="chat")
+
+
+class _FastStreamUser(FastHttpUser):
+    """Streams and reads every body to its end; ``count`` finds the events, none is a failure."""
+
+    abstract = True
+    wait_time = constant(0)
+    count = staticmethod(count_sse_data_lines)
+    nothing = "no SSE events"
 
     @task
     def chat(self) -> None:
         with self.client.post(PATH, data=STREAM_BODY, headers=HEADERS, name="chat", stream=True,
                               catch_response=True) as resp:
-            if count_tokens_json(resp.iter_content(chunk_size=64 * 1024, decode_content=False)) == 0:
-                resp.failure("no tokens")
+            if self.count(resp.iter_content(chunk_size=64 * 1024, decode_content=False)) == 0:
+                resp.failure(self.nothing)
+
+
+class FastStream(_FastStreamUser):
+    pass
+
+
+class FastStreamJson(_FastStreamUser):
+    count = staticmethod(count_tokens_json)
+    nothing = "no tokens"
 
 
 class RequestsNonStream(HttpUser):
@@ -111,28 +111,33 @@ class _HttpxUser(User):
         self.environment.events.request.fire(request_type="POST", name="chat", response_time=(time.perf_counter() - start) * 1000,
                                              response_length=length, exception=exc, context={})
 
-
-class HttpxNonStream(_HttpxUser):
-    @task
-    def chat(self) -> None:
+    def _timed(self, send) -> None:
+        """Call ``send()`` (returns the response length) and report it to Locust, failed if it raised."""
         start, exc, length = time.perf_counter(), None, 0
         try:
-            resp = self.http.post(PATH, content=NON_STREAM_BODY, headers=HEADERS)
-            length = len(resp.content)
-            resp.raise_for_status()
+            length = send()
         except Exception as error:  # noqa: BLE001 - reported to Locust
             exc = error
         self._fire(start, length, exc)
 
 
+class HttpxNonStream(_HttpxUser):
+    @task
+    def chat(self) -> None:
+        def send() -> int:
+            resp = self.http.post(PATH, content=NON_STREAM_BODY, headers=HEADERS)
+            resp.raise_for_status()
+            return len(resp.content)
+
+        self._timed(send)
+
+
 class HttpxStream(_HttpxUser):
     @task
     def chat(self) -> None:
-        start, exc, events = time.perf_counter(), None, 0
-        try:
+        def send() -> int:
             with self.http.stream("POST", PATH, content=STREAM_BODY, headers=HEADERS) as resp:
                 resp.raise_for_status()
-                events = count_sse_data_lines(resp.iter_raw())
-        except Exception as error:  # noqa: BLE001 - reported to Locust
-            exc = error
-        self._fire(start, events, exc)
+                return count_sse_data_lines(resp.iter_raw())
+
+        self._timed(send)

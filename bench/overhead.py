@@ -45,6 +45,8 @@ from pathlib import Path
 
 import psutil
 
+from _simproc import start_simulator as start_bench_simulator
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results" / "overhead.json"
@@ -97,15 +99,7 @@ def pinned(cpu: int, cmd: list[str]) -> list[str]:
 
 def start_simulator(args: list[str]) -> tuple[subprocess.Popen, str]:
     """Start the simulator on TARGET_CPU; return (process, base URL without /v1)."""
-    cmd = pinned(TARGET_CPU, [PYTHON, "-m", "loadkit.simulator", "--host", "127.0.0.1", "--port", "0", "--seed", "1",
-                              "--cold-start-ms", "0", *args])
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+)", line)
-    if match is None:
-        proc.kill()
-        raise SystemExit(f"simulator did not start: {line!r} {proc.stderr.read()}")
-    return proc, match.group(1).rstrip("/")
+    return start_bench_simulator(["--seed", "1", "--cold-start-ms", "0", *args], cpus=str(TARGET_CPU))
 
 
 def sim_stats(url: str) -> dict:

@@ -32,7 +32,8 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from loadkit.locust.commands import master_command, simulator_command, worker_command  # noqa: E402
+from _simproc import start_simulator  # noqa: E402
+from loadkit.locust.commands import master_command, worker_command  # noqa: E402
 
 LOCUSTFILE = "loadkit/locustfiles/chat.py"
 WORKER_REPORT_INTERVAL_S = 3.0  # Locust's worker -> master stats report period
@@ -48,20 +49,9 @@ def _pin(cpus: str) -> list[str]:
     return ["taskset", "-c", cpus] if shutil.which("taskset") else []
 
 
-def _start_simulator(cpus: str, tmp: Path) -> tuple[subprocess.Popen, str]:
-    tmp.mkdir(parents=True, exist_ok=True)
-    port_file = tmp / "sim.port"
-    port_file.unlink(missing_ok=True)  # a port file from the previous setup would point at a dead server
-    argv = simulator_command(bind="127.0.0.1", port=0, profile="zero", python=sys.executable,
-                             extra=("--port-file", str(port_file), "--cold-start-ms", "0"))
-    proc = subprocess.Popen(_pin(cpus) + argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if port_file.exists() and port_file.read_text().strip():
-            return proc, f"http://127.0.0.1:{port_file.read_text().strip()}/v1"
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("simulator did not start")
+def _start_simulator(cpus: str) -> tuple[subprocess.Popen, str]:
+    proc, url = start_simulator(["--profile", "zero", "--cold-start-ms", "0"], cpus=cpus)
+    return proc, url + "/v1"
 
 
 def _cpu_s(pid: int) -> float:
@@ -85,7 +75,7 @@ def _rates(summary: dict) -> dict:
 
 
 def run_single(users: int, run_time_s: int, tmp: Path) -> dict:
-    sim, host = _start_simulator("1", tmp)
+    sim, host = _start_simulator("1")
     try:
         results, run_id = tmp / "single", "scaling-1p"
         sim_cpu_before = _cpu_s(sim.pid)
@@ -103,7 +93,7 @@ def run_single(users: int, run_time_s: int, tmp: Path) -> dict:
 
 
 def run_two_workers(users: int, run_time_s: int, tmp: Path) -> dict:
-    sim, host = _start_simulator("0,1", tmp)
+    sim, host = _start_simulator("0,1")
     procs: list[subprocess.Popen] = []
     try:
         run_id = "scaling-2w"

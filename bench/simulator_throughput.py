@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _simproc import start_simulator as start_bench_simulator
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "simulator_throughput.json"
 WRK = "/usr/bin/wrk"
@@ -48,16 +50,7 @@ SCENARIOS = {
 
 def start_simulator(cpu: int | None, server_args: list[str]) -> tuple[subprocess.Popen, str]:
     """Start the simulator (pinned to ``cpu`` when possible); return (process, url)."""
-    cmd = [sys.executable, "-m", "loadkit.simulator", "--port", "0", "--seed", "1", *server_args]
-    if cpu is not None and shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(cpu)] + cmd
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+)", line)
-    if match is None:
-        proc.kill()
-        raise SystemExit(f"simulator did not start: {line!r} {proc.stderr.read()}")
-    return proc, match.group(1)
+    return start_bench_simulator(["--seed", "1", *server_args], cpus=None if cpu is None else str(cpu))
 
 
 def run_wrk(url: str, method: str, path: str, body: dict | None, duration_s: float, connections: int, cpu: int | None) -> dict:

@@ -26,21 +26,10 @@ from pathlib import Path
 
 import psutil
 
+from _simproc import start_simulator
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _start_simulator(workdir: Path) -> tuple[subprocess.Popen, str]:
-    port_file = workdir / "sim.port"
-    proc = subprocess.Popen([sys.executable, "-m", "loadkit.simulator", "--host", "127.0.0.1", "--port", "0",
-                             "--port-file", str(port_file), "--profile", "fixed", "--fixed", "ttft_ms=30,itl_ms=5,tokens=20",
-                             "--cold-start-ms", "0"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if port_file.exists() and port_file.read_text().strip():
-            return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("simulator did not start")
 
 
 def _generator(cli: psutil.Process) -> psutil.Process | None:
@@ -68,7 +57,7 @@ def run_soak(seconds: float, rate_per_s: float = 20.0, interval_s: float = 10.0,
     warmup_s = min(120.0, seconds * 0.25) if warmup_s is None else warmup_s
     with tempfile.TemporaryDirectory(prefix="loadkit-soak-") as tmp:
         work = Path(tmp)
-        sim, url = _start_simulator(work)
+        sim, url = start_simulator(["--profile", "fixed", "--fixed", "ttft_ms=30,itl_ms=5,tokens=20", "--cold-start-ms", "0"])
         try:
             env = dict(os.environ)
             env.pop("LOADKIT_API_KEY", None)

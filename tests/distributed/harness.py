@@ -6,7 +6,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadkit.locust.commands import master_command, worker_command
+from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = "loadkit/locustfiles/chat.py"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def base_env(**extra: str) -> dict[str, str]:

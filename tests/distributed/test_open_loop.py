@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import numpy as np
 import pytest
 
 from tests.support.simproc import start_simulator
+from tests.support.waits import hold_for
 
 from .harness import DistributedRun
 
@@ -66,7 +66,7 @@ def test_survivor_takes_over_the_rate_of_a_lost_worker(fast_sim, tmp_path):
         run.start_worker(OPENLOOP_RATE_TOTAL=str(RATE_TOTAL))
         victim = run.start_worker(OPENLOOP_RATE_TOTAL=str(RATE_TOTAL))
         run.wait_for_log(run.master, "Sending spawn jobs", 60)
-        time.sleep(4.0)
+        hold_for(4.0, "both workers carry the open-loop rate before one is lost")
         victim.proc.send_signal(signal.SIGKILL)
         code = run.wait_master(90)
     finally:

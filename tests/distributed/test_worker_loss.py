@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.support.simproc import start_simulator
+from tests.support.waits import hold_for
 
 from .harness import DistributedRun
 
@@ -27,7 +28,7 @@ def test_killed_worker_is_reported_and_its_last_report_is_kept(tmp_path):
             run.start_worker()
             victim = run.start_worker(host=sim_victim.base_url)
             run.wait_for_log(run.master, "Sending spawn jobs", 60)
-            time.sleep(6.0)
+            hold_for(6.0, "two 3 s worker reports reach the master before the victim dies")
             victim.proc.send_signal(signal.SIGKILL)
             killed_at = time.time()
             code = run.wait_master(90)

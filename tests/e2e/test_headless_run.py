@@ -2,13 +2,13 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.servers import free_port
 from tests.support.simproc import start_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,14 +77,6 @@ def test_failures_above_max_error_rate_exit_1(tmp_path):
     assert summary["totals"]["error_rate"] == pytest.approx(0.1, abs=0.02)
 
 
-def _closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.mark.parametrize("case", ["wrong_key", "unknown_model", "closed_port", "malformed_config", "bad_users", "host_with_path"])
 def test_bad_input_gives_one_clear_line_exit_2_and_no_results(case, tmp_path):
     with start_simulator("--profile", "zero", "--api-key", KEY) as sim:
@@ -98,7 +90,7 @@ def test_bad_input_gives_one_clear_line_exit_2_and_no_results(case, tmp_path):
             args += ["--models", "gpt-5-ultra"]
             expect = "'gpt-5-ultra' is not offered"
         elif case == "closed_port":
-            args[1] = f"http://127.0.0.1:{_closed_port()}/v1"
+            args[1] = f"http://127.0.0.1:{free_port()}/v1"
             expect = "cannot reach http://127.0.0.1"
         elif case == "malformed_config":
             cfg = tmp_path / "bad.toml"

@@ -15,17 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import influx  # noqa: F401  (fixture)
+from tests.support.servers import free_port, influx  # noqa: F401  (fixture)
 from tests.support.simproc import start_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-hardening-key-7311"
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +68,7 @@ CASES = {
     "model_weights_not_a_number": (lambda t, h: (["--model-weights", "gpt-4o-mini=lots"], {}), ["model_weights"]),
     "empty_models": (lambda t, h: (["--models", " , "], {}), ["models is empty"]),
     "poisson_without_rate": (lambda t, h: (["--arrival", "poisson"], {}), ["--rate-per-s"]),
-    "influx_url_port_typo": (lambda t, h: (["--influx-url", f"http://127.0.0.1:{_closed_port()}", "--influx-db", "x"], {}),
+    "influx_url_port_typo": (lambda t, h: (["--influx-url", f"http://127.0.0.1:{free_port()}", "--influx-db", "x"], {}),
                              ["unreachable", "LOADKIT_INFLUX_URL", "--influx-optional"]),
     "influx_url_without_bucket": (lambda t, h: (["--influx-url", "http://127.0.0.1:8086"], {}), ["LOADKIT_INFLUX_BUCKET"]),
     "influx_url_without_scheme": (lambda t, h: (["--influx-url", "localhost:8086", "--influx-db", "x"], {}),

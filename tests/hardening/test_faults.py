@@ -28,7 +28,9 @@ from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.core.metrics import e2e_ms, itl_ms, ttft_ms
 from loadkit.transport import TransportOptions, make_transport
 from tests.support.faultproxy import FaultProxy
+from tests.support.servers import free_port
 from tests.support.simproc import start_simulator
+from tests.support.waits import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSPORTS = ["fasthttp", "httpx"]
@@ -253,7 +255,7 @@ def test_a_ten_second_outage_during_a_run_is_counted_per_model_and_the_run_recov
                "--run-time", "22s", "--results-dir", str(tmp_path / "results"), "--run-id", "outage",
                "--connect-timeout-s", "1", "--max-error-rate", "1", "--think-time-s", "0.02"]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(6)
+        wait_until(lambda: s.stats()["chat_requests_total"] >= 20, 60, "traffic through the proxy before the outage")
         outage_started = time.time()
         p.outage(10).join()
         outage_ended = time.time()
@@ -289,15 +291,9 @@ def test_a_ten_second_outage_during_a_run_is_counted_per_model_and_the_run_recov
 # --- wrong host, TLS -------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("kind", TRANSPORTS)
 def test_an_unused_loopback_port_is_a_fast_connect_error(kind):
-    c = client(f"http://127.0.0.1:{_free_port()}", kind)
+    c = client(f"http://127.0.0.1:{free_port()}", kind)
     rec = ask(c)
     c.close()
     assert (rec.outcome, rec.error_key) == ("connect_error", "connect_error")

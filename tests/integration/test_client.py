@@ -5,7 +5,6 @@ Both transports pass the same tests. The simulator runs in fixed-timing mode
 Tolerance: ±3 ms per measured value at low load on loopback (the issue's bound).
 """
 
-import socket
 import statistics
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.core.metrics import e2e_ms, itl_ms, ttft_ms
 from loadkit.transport import TransportOptions, make_transport
+from tests.support.servers import free_port
 from tests.support.simproc import start_simulator
 
 TRANSPORTS = ["fasthttp", "httpx"]
@@ -123,17 +123,9 @@ def test_slow_first_token_times_out(kind):
         assert 350 <= e2e_ms(r) <= 1200
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.mark.parametrize("kind", TRANSPORTS)
 def test_closed_port_is_connect_error(kind):
-    r = client_for(kind, f"http://127.0.0.1:{_free_port()}/v1").chat(ChatRequest("gpt-4o-mini", MSG))
+    r = client_for(kind, f"http://127.0.0.1:{free_port()}/v1").chat(ChatRequest("gpt-4o-mini", MSG))
     assert (r.outcome, r.status) == ("connect_error", None)
 
 

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from tests.support.simproc import start_simulator
+from tests.support.waits import hold_for
 
 ZERO = ("--profile", "zero")
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 40}], "max_tokens": 10}
@@ -89,7 +90,7 @@ def test_rpm_bucket_refills_continuously():
         assert limited.status_code == 429
         wait_ms = int(limited.headers["retry-after-ms"])
         assert 0 < wait_ms <= 500  # 2 requests/s
-        time.sleep(wait_ms / 1000 + 0.05)
+        hold_for(wait_ms / 1000 + 0.05, "the Retry-After the 429 gave: then the bucket has refilled one")
         assert post(client, sim).status_code == 200
 
 

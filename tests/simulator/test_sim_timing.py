@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.simproc import start_simulator, timed_sse_events
+from tests.support.waits import hold_for
 
 TOL_MS = 2.0
 ATTEMPTS = 6
@@ -126,7 +127,7 @@ def test_cold_start_adds_configured_ms_after_idle():
                 return (time.perf_counter() - started) * 1000, response.headers["x-sim-cold"]
 
             def cold_then_warm():
-                time.sleep(0.6)
+                hold_for(0.6, "idle longer than --idle-s 0.5: the next request is cold")
                 return timed(), timed()
 
             def check(result):
@@ -158,7 +159,7 @@ def test_default_cold_start_applies_in_fixed_profile():
             errors.append(abs((time.perf_counter() - started) * 1000 - 820))
             if errors[-1] <= 10:
                 break
-            time.sleep(0.4)
+            hold_for(0.4, "idle longer than --idle-s 0.3: the next probe is cold again")
         assert min(errors) <= 10, errors
 
 

@@ -6,9 +6,10 @@ Never skips: without Chromium or Playwright the test fails with the install comm
 from __future__ import annotations
 
 import contextlib
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from tests.support.waits import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -38,11 +39,4 @@ def chromium() -> Iterator[Any]:
 
 def poll(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
     """``condition()``'s first truthy value, polled until ``timeout_s``; AssertionError naming ``what`` after."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what} (last: {last!r})")
+    return wait_until(condition, timeout_s, what, interval_s)

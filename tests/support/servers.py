@@ -19,26 +19,25 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.waits import wait_until
+
 __all__ = ["free_port", "InfluxServer", "VictoriaMetricsServer", "wait_http"]
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (bound and released: also the "closed port" of error tests)."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout_s: float = 20.0, ok=(200, 204, 401)) -> None:
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0).status_code in ok:
-                return
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout_s} s ({last})")
+    """Until ``url`` answers with a status in ``ok``; RuntimeError after ``timeout_s``."""
+    try:
+        wait_until(lambda: httpx.get(url, timeout=1.0).status_code in ok, timeout_s, f"{url} to answer",
+                   ignoring=(httpx.HTTPError,))
+    except AssertionError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 class _Process:

@@ -6,19 +6,17 @@ TTFT p95 values that match loadkit's live summary within the histogram's error
 test compares after stopping the run).
 """
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.browser import chromium
 from tests.support.locustui import start_locust_ui
 from tests.support.simproc import start_simulator
+from tests.support.waits import wait_stable, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -26,16 +24,20 @@ def _start_locust(sim, tmp_path, *extra, locustfile="locustfiles/chat.py"):
     return start_locust_ui(sim, tmp_path, *extra, locustfile=locustfile)
 
 
+def _summary(url):
+    return httpx.get(url + "/loadkit/summary.json", timeout=10).json()
+
+
+def _requests_per_model(url, models):
+    """The fewest requests any of ``models`` has in the live summary so far (0 before it appears)."""
+    counts = _summary(url)["models"]
+    return min(counts.get(m, {}).get("requests", 0) for m in models)
+
+
 @pytest.fixture()
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium not found at /usr/bin/chromium: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_llm_tab_shows_live_per_model_ttft_matching_the_summary(tmp_path, browser):
@@ -48,7 +50,9 @@ def test_llm_tab_shows_live_per_model_ttft_matching_the_summary(tmp_path, browse
             page.fill("input[name=spawnRate]", "4")
             page.get_by_role("button", name="Start").click()
             page.get_by_role("tab", name="LLM").wait_for(timeout=15000)
-            time.sleep(5)  # let traffic accumulate and the UI refresh (every 2 s)
+            # let traffic accumulate: enough requests per model for a steady p95
+            wait_until(lambda: _requests_per_model(url, ("claude-4-haiku", "gpt-4o-mini")) >= 50, 30,
+                       "50 requests per model in the live summary")
             page.get_by_role("tab", name="LLM").click()
             page.get_by_role("cell", name="gpt-4o-mini").first.wait_for(timeout=10000)
             page.wait_for_timeout(2500)
@@ -56,13 +60,7 @@ def test_llm_tab_shows_live_per_model_ttft_matching_the_summary(tmp_path, browse
             page.screenshot(path=str(ARTIFACTS / "llm-tab.png"), full_page=True)
             httpx.post(url + "/stop", timeout=10)
             # After the stop the numbers are final: wait until two reads agree, then make the page fetch them.
-            previous = None
-            for _ in range(40):
-                time.sleep(0.5)
-                current = httpx.get(url + "/loadkit/rows.json", timeout=10).json()
-                if current == previous:
-                    break
-                previous = current
+            wait_stable(lambda: httpx.get(url + "/loadkit/rows.json", timeout=10).json(), 20, "the LLM tab's rows")
             with page.expect_response(lambda r: r.url.endswith("/stats/requests"), timeout=15000) as resp_info:
                 page.reload()
             served_rows = {r["model"]: r for r in resp_info.value.json()["extended_stats"][0]["data"]}
@@ -122,10 +120,9 @@ def test_model_mix_from_the_start_form_is_used(tmp_path, browser):
             page.fill("input[name=models]", "gpt-4o-mini")
             page.get_by_role("button", name="Start").click()
             page.get_by_role("tab", name="LLM").wait_for(timeout=15000)
-            time.sleep(3)
+            wait_until(lambda: _summary(url)["totals"]["requests"] > 10, 30, "more than 10 requests in the live summary")
             httpx.post(url + "/stop", timeout=10)
-            time.sleep(1)
-            summary = httpx.get(url + "/loadkit/summary.json", timeout=10).json()
+            summary = wait_stable(lambda: _summary(url), 20, "the summary after Stop")
         finally:
             proc.terminate()
             proc.wait(20)
