@@ -59,6 +59,9 @@ def main() -> None:
             page.goto(report.as_uri())
             page.locator("#comparison").screenshot(path=str(OUT / "report-comparison.png"))
             page.locator("#latency-over-time").scroll_into_view_if_needed()
+            plot = page.locator('[data-chart-id="ttft_ms"] .u-over')
+            box = plot.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.62, box["y"] + box["height"] * 0.5)
             page.screenshot(path=str(OUT / "report.png"))
         finally:
             proc.terminate()

@@ -70,6 +70,10 @@ def _slo_section(summary: dict) -> str:
     trusted = summary.get("trusted", True)
     trust = ('<span class="badge pass">trusted</span>' if trusted
              else '<span class="badge fail">not trusted</span>')
+    if summary.get("interrupted"):
+        trust += ' <span class="badge warn">interrupted</span>'
+    if summary.get("degraded"):
+        trust += ' <span class="badge warn">degraded (a worker was lost)</span>'
     warnings = "".join(f"<li>{escape(str(w))}</li>" for w in summary.get("warnings") or [])
     rows = [[escape(c.get("name", "")), num(c.get("value"), 3), limit(c.get("limit")),
              '<span class="badge pass">pass</span>' if c.get("passed") else '<span class="badge fail">fail</span>']

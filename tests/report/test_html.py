@@ -199,7 +199,10 @@ def test_attached_overhead_run_and_settings_show_with_secrets_redacted(report_ru
     (run / "overhead.json").write_text(json.dumps({"gateway_url": "http://gw/v1", "models": {
         "gpt-4o-mini": {"ttft": {"median_diff": est(12.5)}, "e2e": {"median_diff": est(21.0)}},
         "claude-4-haiku": {"ttft": {"median_diff": est(30.0)}, "e2e": {"median_diff": est(18.0)}}}}))
+    summary["interrupted"] = True
+    (run / "summary.json").write_text(json.dumps(summary))
     html = write_html_report(run).read_text()
+    assert '<span class="badge warn">interrupted</span>' in html.split('<section id="slo">')[1].split("</section>")[0]
     assert "sk-live-DO-NOT-SHOW" not in html and "<i>redacted</i>" in html
     assert "loadkit run --users 6 --host http://gw/v1" in html and "2.37.0" in html
     section = html.split('<section id="comparison">')[1].split("</section>")[0]
