@@ -150,6 +150,7 @@ def run_env(run_id: str, *, workers: int, users: int, run_time: str, require_wor
         "RUN_TIME": run_time,
         "WEB_PUBLISH": "127.0.0.1:",
         "INFLUXDB_PUBLISH": "127.0.0.1:",
+        "GRAFANA_PUBLISH": "127.0.0.1:",
         "LOADKIT_RUN_ID": run_id,
         "LOADKIT_REQUIRE_WORKERS": str(require_workers),
         "SIM_PROFILE": "reference",
