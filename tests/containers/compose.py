@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.waits import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 IMAGE = "loadkit:local"
@@ -108,13 +110,13 @@ class ComposeProject:
             raise AssertionError(f"{service} still running after {timeout_s} s; log:\n{self.logs(service)[-4000:]}")
         return int(out.stdout.strip())
 
-    def wait_log(self, service: str, text: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if text in self.logs(service):
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{service} never logged {text!r}; log:\n{self.logs(service)[-3000:]}")
+    def wait_log(self, service: str, text: str, timeout_s: float) -> str:
+        """The service's log once it contains ``text``."""
+        def logged() -> str | None:
+            log = self.logs(service)
+            return log if text in log else None
+
+        return wait_until(logged, timeout_s, f"{service} to log {text!r}", interval_s=0.2)
 
     def exec_python(self, service: str, code: str) -> str:
         """Run Python inside a running container of ``service``; its stdout."""

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.support.waits import wait_until
+
 from .compose import run, run_env
 
 pytestmark = pytest.mark.slow
@@ -17,15 +19,15 @@ REPORT_INTERVAL_S = 3.0  # Locust workers report to the master every 3 s
 
 def _wait_for_reports(project, count: int, timeout_s: float = 90) -> None:
     """Until the master has printed ``count`` stats tables with traffic in them (reports have arrived)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def tables_with_traffic() -> int:
         log = project.logs("master")
-        if "Sending spawn jobs" in log:
-            tables = [line for line in log.split("Sending spawn jobs", 1)[1].splitlines() if "Aggregated" in line]
-            if len([t for t in tables if int(t.split()[1]) > 0]) >= count:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"the master never showed {count} reports with traffic; log:\n{project.logs('master')[-3000:]}")
+        if "Sending spawn jobs" not in log:
+            return 0
+        tables = [line for line in log.split("Sending spawn jobs", 1)[1].splitlines() if "Aggregated" in line]
+        return len([t for t in tables if int(t.split()[1]) > 0]) >= count
+
+    wait_until(tables_with_traffic, timeout_s, f"{count} master stats tables with traffic", interval_s=0.2)
 
 
 def _summary(project, tmp_path, run_id: str) -> dict:
