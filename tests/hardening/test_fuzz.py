@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.hardening.fuzz_targets import FakeTransport
+from tests.support.servers import http_handler_server
 from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.settings import FIELDS, Settings, env_name, load_settings
 from loadkit.errors import ConfigError, LoadkitError, SLOError
@@ -323,13 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def payload_server():
-    _Handler.protocol_version = "HTTP/1.1"
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with http_handler_server(_Handler, protocol_version="HTTP/1.1") as url:
+        yield url
 
 
 @pytest.mark.parametrize("kind", ["fasthttp", "httpx"])

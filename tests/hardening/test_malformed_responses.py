@@ -9,8 +9,7 @@ the connection in a bad state would break the next one (the pool must recover).
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -18,6 +17,7 @@ from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.core.records import OUTCOMES
 from loadkit.protocol.sse import DEFAULT_MAX_EVENT_BYTES
 from loadkit.transport import TransportOptions, make_transport
+from tests.support.servers import http_handler_server
 
 SSE = "text/event-stream"
 JSON = "application/json"
@@ -116,13 +116,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with http_handler_server(Handler) as url:
+        yield url
 
 
 @pytest.mark.parametrize("kind", ["fasthttp", "httpx"])

@@ -25,20 +25,22 @@ def numbers(text):
     return re.findall(r"-?\d+(?:\.\d+)?", text)
 
 
-@pytest.fixture(scope="module")
-def always_pass():
+def _simulator_with_task_success(spec):
+    """A fixed-profile simulator with ``--task-success spec.format(category)`` for every category, and a client."""
     args = ("--profile", "fixed", "--fixed", "tokens=30", "--cold-start-ms", "0", "--seed", "1")
-    args += tuple(arg for c in content_categories() for arg in ("--task-success", f"{c}=1.0"))
+    args += tuple(arg for c in content_categories() for arg in ("--task-success", spec.format(c)))
     with start_simulator(*args) as sim, httpx.Client() as client:
         yield sim, client
+
+
+@pytest.fixture(scope="module")
+def always_pass():
+    yield from _simulator_with_task_success("{}=1.0")
 
 
 @pytest.fixture(scope="module")
 def always_fail():
-    args = ("--profile", "fixed", "--fixed", "tokens=30", "--cold-start-ms", "0", "--seed", "1")
-    args += tuple(arg for c in content_categories() for arg in ("--task-success", f"gpt-4o-mini:{c}=0"))
-    with start_simulator(*args) as sim, httpx.Client() as client:
-        yield sim, client
+    yield from _simulator_with_task_success("gpt-4o-mini:{}=0")
 
 
 def content_categories():

@@ -61,6 +61,13 @@ def token_times(events):
     return out
 
 
+def post_timed(client, url, body):
+    """``(milliseconds, response)`` of one non-stream POST, timed around the whole exchange."""
+    started = time.perf_counter()
+    response = client.post(url, json=body)
+    return (time.perf_counter() - started) * 1000, response
+
+
 def median(values):
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
@@ -102,10 +109,9 @@ def test_fixed_non_stream_waits_ttft_plus_itls_and_per_model_override():
             for model, expected_ms, tokens in (("gpt-4o-mini", 50 + 5 * 10, 6), ("claude-4-haiku", 30 + 2 * 10, 3)):
 
                 def measure():
-                    started = time.perf_counter()
-                    data = client.post(url, json=dict(BODY, model=model)).json()
-                    assert data["usage"]["completion_tokens"] == tokens
-                    return (time.perf_counter() - started) * 1000
+                    elapsed_ms, response = post_timed(client, url, dict(BODY, model=model))
+                    assert response.json()["usage"]["completion_tokens"] == tokens
+                    return elapsed_ms
 
                 passed, results = first_within(measure, lambda ms: abs(ms - expected_ms) <= TOL_MS + 1)
                 assert passed, (model, expected_ms, results)
@@ -122,9 +128,8 @@ def test_cold_start_adds_configured_ms_after_idle():
             client.get(sim.url + "/health")
 
             def timed():
-                started = time.perf_counter()
-                response = client.post(url, json=BODY)
-                return (time.perf_counter() - started) * 1000, response.headers["x-sim-cold"]
+                elapsed_ms, response = post_timed(client, url, BODY)
+                return elapsed_ms, response.headers["x-sim-cold"]
 
             def cold_then_warm():
                 hold_for(0.6, "idle longer than --idle-s 0.5: the next request is cold")
@@ -153,10 +158,9 @@ def test_default_cold_start_applies_in_fixed_profile():
         client.get(sim.url + "/health")
         errors = []
         for _ in range(3):
-            started = time.perf_counter()
-            response = client.post(sim.base_url + "/chat/completions", json=BODY)
+            elapsed_ms, response = post_timed(client, sim.base_url + "/chat/completions", BODY)
             assert response.headers["x-sim-cold"] == "1"
-            errors.append(abs((time.perf_counter() - started) * 1000 - 820))
+            errors.append(abs(elapsed_ms - 820))
             if errors[-1] <= 10:
                 break
             hold_for(0.4, "idle longer than --idle-s 0.3: the next probe is cold again")

@@ -15,7 +15,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium", "poll"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium", "poll", "start_from_form"]
 
 
 @contextlib.contextmanager
@@ -35,6 +35,19 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def start_from_form(page: Any, url: str, users: int, spawn_rate: int | None = None,
+                    custom: dict[str, str] | None = None) -> None:
+    """Open the Locust web UI at ``url`` and press Start with ``users`` (and its "Custom parameters")."""
+    page.goto(url)
+    page.fill("input[name=userCount]", str(users))
+    page.fill("input[name=spawnRate]", str(spawn_rate or users))
+    if custom:
+        page.get_by_text("Custom parameters").click()
+        for name, value in custom.items():
+            page.fill(f"input[name={name}]", value)
+    page.get_by_role("button", name="Start").click()
 
 
 def poll(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1) -> Any:

@@ -8,20 +8,23 @@ environment, never optional.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
 
 from tests.support.waits import wait_until
 
-__all__ = ["free_port", "InfluxServer", "VictoriaMetricsServer", "wait_http"]
+__all__ = ["free_port", "InfluxServer", "VictoriaMetricsServer", "wait_http", "http_handler_server"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -38,6 +41,24 @@ def wait_http(url: str, timeout_s: float = 20.0, ok=(200, 204, 401)) -> None:
                    ignoring=(httpx.HTTPError,))
     except AssertionError as exc:
         raise RuntimeError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def http_handler_server(handler: type, protocol_version: str | None = None) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a real ThreadingHTTPServer running ``handler`` in a thread, shut down on exit."""
+    from http.server import ThreadingHTTPServer
+
+    if protocol_version:
+        handler.protocol_version = protocol_version
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _Process:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, start_from_form
 from tests.support.locustui import start_locust_ui
 from tests.support.simproc import start_simulator
 from tests.support.waits import wait_stable, wait_until
@@ -45,10 +45,7 @@ def test_llm_tab_shows_live_per_model_ttft_matching_the_summary(tmp_path, browse
         proc, url = _start_locust(sim, tmp_path)
         try:
             page = browser.new_page()
-            page.goto(url)
-            page.fill("input[name=userCount]", "4")
-            page.fill("input[name=spawnRate]", "4")
-            page.get_by_role("button", name="Start").click()
+            start_from_form(page, url, 4)
             page.get_by_role("tab", name="LLM").wait_for(timeout=15000)
             # let traffic accumulate: enough requests per model for a steady p95
             wait_until(lambda: _requests_per_model(url, ("claude-4-haiku", "gpt-4o-mini")) >= 50, 30,
@@ -113,12 +110,7 @@ def test_model_mix_from_the_start_form_is_used(tmp_path, browser):
         proc, url = _start_locust(sim, tmp_path)
         try:
             page = browser.new_page()
-            page.goto(url)
-            page.fill("input[name=userCount]", "2")
-            page.fill("input[name=spawnRate]", "2")
-            page.get_by_text("Custom parameters").click()
-            page.fill("input[name=models]", "gpt-4o-mini")
-            page.get_by_role("button", name="Start").click()
+            start_from_form(page, url, 2, custom={"models": "gpt-4o-mini"})
             page.get_by_role("tab", name="LLM").wait_for(timeout=15000)
             wait_until(lambda: _summary(url)["totals"]["requests"] > 10, 30, "more than 10 requests in the live summary")
             httpx.post(url + "/stop", timeout=10)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.browser import chromium, poll
+from tests.support.browser import chromium, poll, start_from_form
 from tests.support.locustui import start_locust_ui, start_run, stop_run
 from tests.support.simproc import start_simulator
 
@@ -129,10 +129,7 @@ def test_live_charts_per_model_add_up_to_the_summary_after_stop(tmp_path):
         proc, url = start_locust_ui(sim, tmp_path, run_id="charted")
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            page.goto(url)
-            page.fill("input[name=userCount]", "4")
-            page.fill("input[name=spawnRate]", "4")
-            page.get_by_role("button", name="Start").click()
+            start_from_form(page, url, 4)
             page.get_by_role("tab", name="LLM").click()
             # two closed 5 s windows and the current one drawn: the charts are live, not drawn at the end
             live = poll(lambda: _when(_panel_state(page), lambda s: s["canvases"] >= 5 and _windows_drawn(s) >= 3),
@@ -176,10 +173,7 @@ def test_reset_clears_the_llm_tab(tmp_path):
         proc, url = start_locust_ui(sim, tmp_path)
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            page.goto(url)
-            page.fill("input[name=userCount]", "3")
-            page.fill("input[name=spawnRate]", "3")
-            page.get_by_role("button", name="Start").click()
+            start_from_form(page, url, 3)
             page.get_by_role("tab", name="LLM").click()
             before = poll(lambda: _when(_panel_state(page)["rows"], lambda rows: rows and int(rows[-1][1]) >= 100),
                           30, "100 requests in the LLM table")
