@@ -24,11 +24,9 @@ from loadkit.cli.capacity import main as capacity_main
 from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.core.slo import parse_slo_flag
 from loadkit.transport import TransportOptions, make_transport
+from tests.support.browser import chromium
 from tests.support.simproc import start_simulator
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 SLOTS, SERVICE_S, SLO_MS = 4, 0.100, 300.0
@@ -124,29 +122,20 @@ def test_rate_limit_is_reported_as_the_binding_constraint(rate_limited_run):
 
 
 def test_capacity_html_opens_offline_in_headless_chromium_with_a_curve_per_model(rate_limited_run):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install -y chromium` "
-                    "(the capacity browser test never skips)")
-    from playwright.sync_api import sync_playwright
-
     html = (rate_limited_run / "capacity.html").read_text()
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:|//)", html) and "<script" not in html
     url = (rate_limited_run / "capacity.html").as_uri()
     requested: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(url, wait_until="load")
-            sections = page.eval_on_selector_all("section.model", "els => els.map(e => e.id)")
-            curves = page.eval_on_selector_all("section.model img.curve",
-                                               "els => els.map(e => [e.naturalWidth, e.complete])")
-            headings = page.locator("section h2").all_inner_texts()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "capacity.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(url, wait_until="load")
+        sections = page.eval_on_selector_all("section.model", "els => els.map(e => e.id)")
+        curves = page.eval_on_selector_all("section.model img.curve",
+                                           "els => els.map(e => [e.naturalWidth, e.complete])")
+        headings = page.locator("section h2").all_inner_texts()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "capacity.png"), full_page=True)
     outside = [u for u in requested if not u.startswith(("file:", "data:"))]
     assert outside == [], f"capacity.html fetched {outside}"
     assert sections == ["model-claude-4-haiku", "model-gpt-4o-mini"]
