@@ -3,16 +3,23 @@
 ``GET /models`` then one tiny request per model. Its requests are not load:
 they are counted apart (``preflight`` in summary.json), so summary request
 counts plus preflight equal what the gateway served.
+
+The request per model is the model's first, so it is the one that meets a
+cold start: it is streamed (so it has a TTFT), and ``cold_samples`` keeps its
+TTFT, e2e and when it ended (Unix seconds), for the run's cold tracking
+(:mod:`loadkit.core.cold`).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import orjson
 
 from loadkit.client.chat import ChatClient, ChatRequest
+from loadkit.core import metrics
 from loadkit.errors import GatewayError
 from loadkit.transport import TransportError, TransportOptions, make_transport
 
@@ -36,6 +43,8 @@ class PreflightResult:
     requests_by_model: dict[str, int] = field(default_factory=dict)
     model_map: dict[str, str] = field(default_factory=dict)
     fallbacks: dict[str, str] = field(default_factory=dict)
+    # per model sent: {"ok", "status", "ttft_ms", "e2e_ms", "ended_unix_s"} of its preflight request
+    cold_samples: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -43,6 +52,7 @@ class PreflightResult:
             "requests_by_model": self.requests_by_model,
             "model_map": self.model_map,
             "fallbacks": self.fallbacks,
+            "cold_samples": self.cold_samples,
         }
 
 
@@ -107,8 +117,13 @@ def run_preflight(
                     )
             result.model_map[model] = used
             client = ChatClient(transport, api_key=api_key)
-            rec = client.chat(ChatRequest(used, [{"role": "user", "content": "ping"}], max_tokens=1, stream=False))
+            rec = client.chat(ChatRequest(used, [{"role": "user", "content": "ping"}], max_tokens=1, stream=True))
+            ended_unix_s = time.time() - (time.perf_counter() - rec.done_at)  # the client's clock is perf_counter
             result.requests_by_model[used] = result.requests_by_model.get(used, 0) + 1
+            if used not in result.cold_samples:
+                result.cold_samples[used] = {"ok": rec.outcome == "ok", "status": rec.status,
+                                             "ttft_ms": metrics.ttft_ms(rec), "e2e_ms": metrics.e2e_ms(rec),
+                                             "ended_unix_s": ended_unix_s}
             if rec.status in _AUTH_STATUSES:
                 raise _auth_error(rec.status, label)
             if rec.status in (400, 404) and rec.error_key and "model" in rec.error_key:

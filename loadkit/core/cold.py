@@ -10,10 +10,16 @@ first request after a warm preflight is warm. :class:`ActivityLog` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from loadkit.core.coldview import ActivityLog, cold_count_all_workers, merge_runs
+from loadkit.core.stats import ModelStats, RunStats
 from loadkit.errors import ConfigError
 
-__all__ = ["ColdTracker", "ActivityLog", "cold_count_all_workers", "merge_runs"]
+__all__ = ["ColdTracker", "ActivityLog", "cold_count_all_workers", "merge_runs", "PREFLIGHT_E2E_NOTE",
+           "preflight_cold_samples", "seed_from_preflight", "with_preflight_cold", "cold_source"]
+
+PREFLIGHT_E2E_NOTE = "preflight-sized answer (1 token): not comparable with the run's e2e"
 
 
 class ColdTracker:
@@ -44,3 +50,59 @@ class ColdTracker:
             self._last_activity[model] = now
 
 
+
+    def seed(self, model: str, at: float) -> None:
+        """Activity that is not a run request (the preflight's) at ``at`` (seconds, the tracker's clock)."""
+        self.mark_done(model, at)
+
+
+def preflight_cold_samples(preflight: Mapping | None) -> dict[str, dict]:
+    """The preflight's successful first request per model (``cold_samples`` of its result), or {}."""
+    samples = (preflight or {}).get("cold_samples") or {}
+    return {model: s for model, s in samples.items() if s.get("ok") and s.get("ttft_ms") is not None}
+
+
+def seed_from_preflight(tracker: ColdTracker, activity: ActivityLog | None, preflight: Mapping | None, *,
+                        now_s: float, now_unix_s: float) -> list[str]:
+    """Tell the tracker (clock ``now_s``) and the activity log when each model's preflight request ended.
+
+    The preflight's request is the model's first, so it met the cold start;
+    the run's first request after it is cold only if it comes ``idle_s``
+    later. Returns the models seeded.
+    """
+    seeded = []
+    for model, sample in preflight_cold_samples(preflight).items():
+        ended_unix_s = float(sample["ended_unix_s"])
+        tracker.seed(model, now_s - (now_unix_s - ended_unix_s))
+        if activity is not None:
+            activity.note(model, ended_unix_s, False)
+        seeded.append(model)
+    return seeded
+
+
+def with_preflight_cold(stats: RunStats, preflight: Mapping | None) -> RunStats:
+    """A copy of ``stats`` with each model's preflight cold sample in its cold histograms.
+
+    The sample is a cold start, not a request of the run: it adds to
+    ``cold_count`` and the ``cold_ttft_ms`` / ``cold_e2e_ms`` histograms only
+    (its e2e is a one-token answer: :data:`PREFLIGHT_E2E_NOTE`), so request
+    counts and warm percentiles are unchanged.
+    """
+    samples = preflight_cold_samples(preflight)
+    if not samples:
+        return stats
+    out = RunStats(stats.prices)
+    out.merge(stats)
+    for model, sample in samples.items():
+        block = out.models.get(model)
+        if block is None:
+            block = out.models[model] = ModelStats()
+        block.cold_count += 1
+        block.h["cold_ttft_ms"].record(float(sample["ttft_ms"]))
+        block.h["cold_e2e_ms"].record(float(sample["e2e_ms"]))
+    return out
+
+
+def cold_source(preflight: Mapping | None, model: str) -> str:
+    """``"preflight"`` when the model's cold sample is the preflight's request, else ``"run"``."""
+    return "preflight" if model in preflight_cold_samples(preflight) else "run"

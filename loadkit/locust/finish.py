@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import time
+
+from loadkit.core.cold import PREFLIGHT_E2E_NOTE, cold_source, seed_from_preflight, with_preflight_cold
 from loadkit.core.coldview import cold_count_all_workers
 from loadkit.errors import LoadkitError
 from loadkit.core.metrics import LatencyHistogram
@@ -53,8 +56,7 @@ def preflight_or_exit(rt: Runtime) -> None:
     done_file = os.environ.get("LOADKIT_PREFLIGHT_FILE")
     if done_file and Path(done_file).is_file():
         data = json.loads(Path(done_file).read_text())
-        rt.preflight = data
-        rt.model_map = data.get("model_map", {})
+        adopt_preflight(rt, data)
         return
     s = rt.settings
     if not s.preflight:
@@ -70,8 +72,28 @@ def preflight_or_exit(rt: Runtime) -> None:
     except LoadkitError as exc:
         _fail_before_load(rt, str(exc))
         return
-    rt.preflight = result.to_dict()
-    rt.model_map = result.model_map
+    adopt_preflight(rt, result.to_dict())
+
+
+def adopt_preflight(rt: Runtime, preflight: dict) -> None:
+    """Take the preflight's result: its model map, and its requests as the models' first activity.
+
+    The preflight's request met each model's cold start, so the cold tracker
+    is seeded with when it ended: the run's first request is cold only after
+    ``idle_s`` more (the same on workers, from the ``loadkit_run`` message).
+    """
+    rt.preflight = preflight
+    rt.model_map = preflight.get("model_map", {})
+    seed_from_preflight(rt.cold, rt.activity, preflight, now_s=time.perf_counter(), now_unix_s=time.time())
+
+
+def take_run_message(rt: Runtime, data: dict) -> None:
+    """A worker: its place among the master's workers, and the master's preflight, which met the cold
+    starts, so this worker's first send may be warm."""
+    rt.worker_index = data.get("index")
+    rt.worker_count = data.get("count", rt.worker_count)
+    if data.get("preflight"):
+        seed_from_preflight(rt.cold, rt.activity, data["preflight"], now_s=time.perf_counter(), now_unix_s=time.time())
 
 
 def preflight_at_start(rt: Runtime, environment) -> bool:
@@ -89,8 +111,7 @@ def preflight_at_start(rt: Runtime, environment) -> bool:
     except LoadkitError as exc:
         log.error("loadkit preflight failed: %s", rt.redact(str(exc)))
         return False
-    rt.preflight = result.to_dict()
-    rt.model_map = result.model_map
+    adopt_preflight(rt, result.to_dict())
     return True
 
 
@@ -235,6 +256,26 @@ def _workers_section(rt: Runtime, silent: list[str], trusted: bool,
     return section, trusted, degraded
 
 
+def add_cold_source(summary: dict, all_view: dict[str, int]) -> None:
+    """Per model: the gateway-view cold count and where the cold sample came from (``source``).
+
+    #13 NAME=summary: these belong in RunSummary; the preflight's cold sample counts in both counts.
+    """
+    preflight = summary.get("preflight")
+    total = 0
+    for model, block in summary["models"].items():
+        cold = block["cold_start"]
+        source = cold_source(preflight, model)
+        cold["count_all_workers"] = all_view.get(model, 0) + (source == "preflight")
+        cold["source"] = source
+        if source == "preflight":
+            cold["e2e_note"] = PREFLIGHT_E2E_NOTE
+        total += cold["count_all_workers"]
+    summary["totals"]["cold_start"]["count_all_workers"] = total
+    summary["totals"]["cold_start"]["source"] = (
+        "preflight" if any(b["cold_start"]["source"] == "preflight" for b in summary["models"].values()) else "run")
+
+
 def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None) -> dict:
     """Build and write the summary, print the table, set the process exit code. Returns the summary."""
     snapshots = list(rt.worker_snapshots.values())
@@ -255,7 +296,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
         warnings.append(f"{interrupted} request(s) were cut off when users stopped (use --stop-timeout)")
     cpu = rt.cpu_samples
     summary = build_summary(
-        rt.stats,
+        with_preflight_cold(rt.stats, rt.preflight),
         run_id=rt.run_id,
         started_at=rt.started_wall or "",
         duration_s=duration,
@@ -281,9 +322,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     # in the idle_s before it (equal to the per-process count in a single-process run).
     logs = [rt.activity.to_dict()] + [snap["activity"] for snap in snapshots if snap.get("activity")]
     all_view = cold_count_all_workers(logs, rt.settings.idle_s)
-    for model, block in summary["models"].items():
-        block["cold_start"]["count_all_workers"] = all_view.get(model, 0)
-    summary["totals"]["cold_start"]["count_all_workers"] = sum(all_view.values())
+    add_cold_source(summary, all_view)
     slo_result = {"passed": True, "checks": []}
     if rt.slos:
         from loadkit.core.slo import evaluate

@@ -174,8 +174,7 @@ def _on_run_message(msg, **_kw) -> None:
     if msg.data["run_id"] != rt.run_id and rt.started_at is not None:
         sessions.begin_run(rt, msg.data["run_id"])  # the master's web UI started a new run
     rt.run_id = msg.data["run_id"]
-    rt.worker_index = msg.data.get("index")
-    rt.worker_count = msg.data.get("count", rt.worker_count)
+    finish.take_run_message(rt, msg.data)
 
 
 def _on_workers_message(msg, **_kw) -> None:
@@ -273,7 +272,8 @@ def _on_test_start(environment, **_kw) -> None:
         rt.mark_started()
         live = _live_workers(environment.runner)
         for i, cid in enumerate(live):
-            environment.runner.send_message("loadkit_run", {"run_id": rt.run_id, "index": i, "count": len(live)}, cid)
+            run = {"run_id": rt.run_id, "index": i, "count": len(live), "preflight": rt.preflight}
+            environment.runner.send_message("loadkit_run", run, cid)
         rt.worker_count = len(live)
         rt.final_collected = None  # a web UI session may start again after a stop
         if rt.watcher is None or rt.watcher.dead:

@@ -156,7 +156,7 @@ def begin_run(rt: Runtime, run_id: str) -> None:
     rt.final_collected = None
     rt.schedule = None
     # the preflight's requests were load of the first run only; what it learned (model map) still holds
-    rt.preflight = {**rt.preflight, "requests_by_model": {}}
+    rt.preflight = {**rt.preflight, "requests_by_model": {}, "cold_samples": {}}
 
 
 def reset_stats(rt: Runtime) -> None:

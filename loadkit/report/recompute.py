@@ -89,6 +89,7 @@ def summary_from_records(run_dir: str | Path, prices=None) -> dict[str, Any]:
     trusted, …) are taken from the existing summary.json when there is one;
     every per-model and total number is recomputed. The ``slo`` block is left
     as it was; re-evaluate with :func:`loadkit.core.slo.evaluate`."""
+    from loadkit.core.cold import with_preflight_cold
     from loadkit.core.summary import build_summary
 
     run_dir = Path(run_dir)
@@ -99,6 +100,7 @@ def summary_from_records(run_dir: str | Path, prices=None) -> dict[str, Any]:
     stats = RunStats(prices)
     for record in sorted(records, key=lambda r: r.started_wall_ns):
         stats.add(record)
+    stats = with_preflight_cold(stats, old.get("preflight"))  # the preflight's cold sample, as the live summary
     duration_s = float(old.get("duration_s") or _wall_span_s(records) or 1.0)
     kwargs = {key: old[key] for key in ("workers", "trusted", "warnings", "preflight", "sink", "slo", "shape")
               if key in old}
