@@ -15,13 +15,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.support.servers import InfluxServer, env_without_proxy
+from tests.support.waits import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-live-7f3a9c1e5b2d4f60"
@@ -80,9 +80,13 @@ def test_key_and_token_appear_in_no_artefact_of_a_debug_run(influx_auth, tmp_pat
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
         titles: set[str] = set()
         parent = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            titles.update(_cmdlines(parent))
-            time.sleep(0.3)
+        # sample the process titles every 0.3 s until the 4 s run has exited
+        try:
+            wait_until(lambda: titles.update(_cmdlines(parent)) or proc.poll() is not None, 120,
+                       "the debug run to exit", interval_s=0.3)
+        except AssertionError:
+            proc.kill()
+            raise
     stdout, stderr = out_file.read_text(), err_file.read_text()
     assert proc.returncode == 0, stderr[-3000:]
     assert "DEBUG" in stderr  # the passthrough worked: the most talkative level was on

@@ -32,7 +32,7 @@ def first_within(measure, check):
     results = []
     for attempt in range(ATTEMPTS):
         if attempt:
-            time.sleep(0.05 * attempt)  # let a busy neighbour's burst pass
+            hold_for(0.05 * attempt, "a busy neighbour's burst passes before the next attempt")
         results.append(measure())
         if check(results[-1]):
             return True, results
