@@ -1,1 +1,10 @@
-"""Helpers shared by loadkit's tests (real processes, real sockets)."""
+"""Helpers shared by loadkit's tests (real processes, real sockets). Add to them; do not copy them into a test.
+
+- ``waits``: ``wait_until`` / ``wait_stable`` (poll with a deadline) and ``hold_for`` (a sleep that IS the behaviour).
+- ``simproc``: ``start_simulator`` (the simulator as a process on port 0), ``timed_sse_events``.
+- ``servers``: ``free_port``, ``wait_http``, ``http_handler_server``, real ``InfluxServer`` / ``VictoriaMetricsServer``
+  (and their ``influx`` / ``victoria`` fixtures), ``env_without_proxy``, ``synthetic_records``.
+- ``locustui``: ``start_locust_ui`` (a Locust web UI process), ``start_run`` / ``stop_run``.
+- ``browser``: ``chromium`` (headless Chromium via Playwright), ``start_from_form``, ``poll``.
+- ``faultproxy``: ``FaultProxy`` (outages, latency, bandwidth between a client and a server).
+"""
