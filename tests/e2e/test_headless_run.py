@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_loadkit as run_cli
 from tests.support.servers import free_port
 from tests.support.simproc import start_simulator
 
@@ -16,12 +17,7 @@ KEY = "sk-loadkit-secret-4242"
 
 
 def run_loadkit(args, tmp_path, env_extra=None, timeout=120):
-    env = dict(os.environ)
-    env.pop("LOADKIT_API_KEY", None)
-    env.update(env_extra or {})
-    proc = subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--results-dir", str(tmp_path / "results"), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    return proc
+    return run_cli(args, tmp_path / "results", env_extra, timeout_s=timeout)
 
 
 def only_summary(tmp_path):

@@ -3,24 +3,17 @@ overloaded generator is flagged untrusted instead of reporting flattering number
 
 import gzip
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from tests.support.cli import run_loadkit
 from tests.support.simproc import start_simulator
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(tmp_path, sim, *args, run_id):
-    proc = subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--host", sim.base_url, "--run-id", run_id,
-                           "--results-dir", str(tmp_path), *args], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=180)
+    proc = run_loadkit(["--host", sim.base_url, "--run-id", run_id, *args], tmp_path, timeout_s=180)
     summary = json.loads((tmp_path / run_id / "summary.json").read_text())
     with gzip.open(tmp_path / run_id / "records.jsonl.gz", "rt") as fh:
         records = [json.loads(line) for line in fh if line.strip()]

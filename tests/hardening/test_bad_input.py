@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_loadkit
 from tests.support.servers import free_port, influx  # noqa: F401  (fixture)
 from tests.support.simproc import start_simulator
 
@@ -78,12 +79,7 @@ CASES = {
 
 
 def run_cli(args: list[str], env_extra: dict[str, str], results: Path, timeout: float = 60):
-    env = dict(os.environ)
-    env.pop("LOADKIT_API_KEY", None)
-    env["LOADKIT_API_KEY"] = KEY
-    env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "loadkit.cli", "run", "--results-dir", str(results), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_loadkit(args, results, {"LOADKIT_API_KEY": KEY, **env_extra}, timeout_s=timeout)
 
 
 def listing(path: Path) -> list[str]:
