@@ -4,6 +4,7 @@
 - ``simproc``: ``start_simulator`` (the simulator as a process on port 0), ``timed_sse_events``.
 - ``servers``: ``free_port``, ``wait_http``, ``http_handler_server``, real ``InfluxServer`` / ``VictoriaMetricsServer``
   (and their ``influx`` / ``victoria`` fixtures), ``env_without_proxy``, ``synthetic_records``.
+- ``cli``: ``run_loadkit`` (``loadkit run`` as a real process, output captured).
 - ``locustui``: ``start_locust_ui`` (a Locust web UI process), ``start_run`` / ``stop_run``.
 - ``browser``: ``chromium`` (headless Chromium via Playwright), ``start_from_form``, ``poll``.
 - ``faultproxy``: ``FaultProxy`` (outages, latency, bandwidth between a client and a server).
