@@ -15,6 +15,7 @@ could not run (bad input, unreachable gateway).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
@@ -49,6 +50,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     a("--resolution", type=float, default=None, help="bisection stops when the bracket is this narrow (default step/8)")
     a("--max-429-share", type=float, default=0.01, help="a step with more 429s than this fraction fails")
     a("--max-error-share", type=float, default=0.01, help="a step with more errors than this fraction fails")
+    a("--calibration", default=None,
+      help="calibration.json from `loadkit calibrate` for workers needed (default: <results-dir>/calibration.json)")
     a("--untrusted-steps", choices=("fail", "mark"), default="fail",
       help="a step whose schedule lag p99 passes run's trust limit fails (default), or is only marked untrusted")
     a("--max-in-flight", type=int, default=256, help="generator threads; a step reaching this many in flight stops")
@@ -137,7 +140,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             step_s=args.step_s, warmup_s=args.warmup_s, search=args.search, resolution=args.resolution,
             max_429_share=args.max_429_share, max_error_share=args.max_error_share,
             calls_per_day=args.calls_per_day, peak_ratio=args.peak_ratio, worker_margin=args.worker_margin,
-            max_schedule_lag_p99_ms=MAX_SCHEDULE_LAG_P99_MS, untrusted_steps=args.untrusted_steps)
+            max_schedule_lag_p99_ms=MAX_SCHEDULE_LAG_P99_MS, untrusted_steps=args.untrusted_steps,
+            calibrated_users_per_process=calibrated_users(args.calibration, Path(settings.results_dir)))
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
         def progress(model: str, row: dict) -> None:
@@ -168,6 +172,20 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             code = max(code, EXIT_UNTRUSTED)
     print(f"wrote {json_path} and {html_path}")
     return code
+
+
+def calibrated_users(path: str | None, results_dir: Path) -> int | None:
+    """``max_users_per_process`` of a calibration.json (given, or in the results folder); None without one."""
+    file = Path(path) if path else results_dir / "calibration.json"
+    if not file.is_file():
+        if path:
+            raise ConfigError(f"--calibration {path}: no such file; run `loadkit calibrate --out {path}` first")
+        return None
+    try:
+        value = json.loads(file.read_text())["max_users_per_process"]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{file} is not a calibration.json from `loadkit calibrate`; run it again") from None
+    return int(value) if value else None
 
 
 def verdict_line(out: dict, kind: str) -> str:

@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "loadkit.cli.report",
     "loadkit.cli.coldstart",
     "loadkit.cli.capacity",
+    "loadkit.cli.calibrate",
 )
 
 

@@ -4,6 +4,7 @@ generator that fell behind its schedule (the trust rule of `loadkit run`, exit 3
 from __future__ import annotations
 
 import json
+import math
 
 from loadkit.cli.capacity import main as capacity_main
 from loadkit.core.records import RequestRecord
@@ -86,3 +87,27 @@ def test_a_first_step_that_fails_exits_1_and_says_why(tmp_path, capsys):
     assert doc["verdict"] == "no_passing_step" and doc["max_sustainable"] is None
     assert "gpt-4o-mini: no step passed: the first, at 4 req/s, failed on error_share = " in out
     assert "max sustainable -" not in out
+
+
+def test_workers_needed_come_from_the_calibrated_users_per_process(tmp_path, capsys):
+    calibration = tmp_path / "calibration.json"
+    calibration.write_text(json.dumps({"max_users_per_process": 2}))
+    code = capacity_main(["--models", "gpt-4o-mini", "--start", "2", "--max", "2", "--step", "2", "--step-s", "1",
+                          "--warmup-s", "0.2", "--search", "linear", "--untrusted-steps", "mark",
+                          "--calls-per-day", "8640000", "--peak-ratio", "1", "--worker-margin", "0",
+                          "--calibration", str(calibration), "--out", str(tmp_path / "out"), "--sim-args", FAST_SIM])
+    assert code == 0, capsys.readouterr().out
+    doc = json.loads((tmp_path / "out" / "capacity.json").read_text())
+    plan = doc["projection"]["models"]["gpt-4o-mini"]
+    assert doc["generator"]["calibrated_users_per_process"] == 2
+    assert plan["workers_basis"] == "calibrated concurrency" and plan["users_per_process"] == 2
+    # 100 req/s at the peak x the measured p95 e2e = the concurrency to hold; 2 users per process
+    assert plan["workers_needed"] == math.ceil(plan["concurrency_p95"] / 2 - 1e-9)
+
+
+def test_a_missing_calibration_file_is_one_clear_line_and_exit_2(tmp_path, capsys):
+    code = capacity_main(["--models", "gpt-4o-mini", "--calibration", str(tmp_path / "nope.json"),
+                          "--out", str(tmp_path), "--sim-args", FAST_SIM])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no such file; run `loadkit calibrate --out" in err

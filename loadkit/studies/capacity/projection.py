@@ -13,7 +13,12 @@ Pure arithmetic, every figure in its unit:
   ``peak_rps × 60 × (mean_input + mean_output)`` tokens/min;
 - ``workers_needed = ceil(peak_rps × (1 + margin) / generator_rps_per_core)``:
   load-generator cores (one Locust worker each) to drive the peak, from the
-  generator's own requests per CPU-second measured in the same run.
+  generator's own requests per CPU-second measured in the same run;
+  with a calibration (``loadkit calibrate``: the highest concurrency one
+  process keeps with TTFT error p99 < 1 ms), ``workers_needed =
+  ceil(concurrency × (1 + margin) / users_per_process)`` instead, with the
+  p95 concurrency (else the mean): a worker is then one that still measures
+  truly, not one that merely keeps up (``workers_basis`` says which).
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class Projection:
     generator_rps_per_core: float | None
     worker_margin: float
     workers_needed: int | None
+    users_per_process: int | None = None  # from `loadkit calibrate`
+    workers_basis: str | None = None  # "calibrated concurrency" | "requests per CPU-second" | None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +73,7 @@ def project(
     generator_rps_per_core: float | None,
     worker_margin: float = 0.5,
     days_per_month: float = 30.0,
+    users_per_process: int | None = None,
 ) -> Projection:
     """The plan for ``calls_per_day`` at ``peak_ratio`` (peak / average); see the module docstring."""
     if calls_per_day < 0 or peak_ratio < 1:
@@ -82,14 +90,20 @@ def project(
     tpm = None
     if mean_input_tokens is not None and mean_output_tokens is not None:
         tpm = peak_rps * 60.0 * (mean_input_tokens + mean_output_tokens)
-    workers = None
-    if generator_rps_per_core:
+    workers, basis = None, None
+    concurrency = concurrency_p95 if concurrency_p95 is not None else concurrency_mean
+    if users_per_process and concurrency is not None:
+        workers = max(1, math.ceil(concurrency * (1.0 + worker_margin) / users_per_process - 1e-9))
+        basis = "calibrated concurrency"
+    elif generator_rps_per_core:
         workers = max(1, math.ceil(peak_rps * (1.0 + worker_margin) / generator_rps_per_core - 1e-9))
+        basis = "requests per CPU-second"
     return Projection(
         calls_per_day=calls_per_day, peak_ratio=peak_ratio, average_rps=average_rps, peak_rps=peak_rps,
         mean_latency_s=mean_latency_s, concurrency_mean=concurrency_mean, concurrency_p95=concurrency_p95,
         max_sustainable_rps=max_sustainable_rps, headroom=headroom, mean_input_tokens=mean_input_tokens,
         mean_output_tokens=mean_output_tokens, cost_per_call_usd=cost_per_call, monthly_cost_usd=monthly,
         rpm_needed=peak_rps * 60.0, tpm_needed=tpm, generator_rps_per_core=generator_rps_per_core,
-        worker_margin=worker_margin, workers_needed=workers,
+        worker_margin=worker_margin, workers_needed=workers, users_per_process=users_per_process,
+        workers_basis=basis,
     )

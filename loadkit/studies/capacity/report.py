@@ -146,7 +146,10 @@ def _plan_section(doc: dict) -> str:
             "peak req/s = calls/day ÷ 86,400 × peak ratio; concurrency = peak req/s × e2e latency at the max "
             "sustainable step (Little's law); headroom = max sustainable ÷ peak; cost = calls/day × 30 × measured "
             "mean tokens × price; each row assumes every call goes to that model. Load workers = ⌈peak req/s × "
-            f"(1 + {doc['settings']['worker_margin']:g}) ÷ generator req per CPU-second⌉.</p>")
+            f"(1 + {doc['settings']['worker_margin']:g}) ÷ generator req per CPU-second⌉"
+            + (f"; here from <code>loadkit calibrate</code> instead: ⌈p95 concurrency × (1 + margin) ÷ "
+               f"{gen['calibrated_users_per_process']} users per process (TTFT error p99 &lt; 1 ms)⌉"
+               if gen.get("calibrated_users_per_process") else "") + ".</p>")
     generator = (f"<p>Generator (this run, {escape(str(gen['transport']))} threads): {_num(gen['answered'])} requests "
                  f"in {_num(gen['cpu_s'], 2)} CPU-s = <b>{_num(gen['requests_per_cpu_s'], 1)} requests per "
                  f"CPU-second</b> (one core), average CPU use {_pct(gen['cpu_utilisation'])}.</p>")

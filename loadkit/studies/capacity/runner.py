@@ -80,8 +80,9 @@ class CapacitySettings:
     # "fail": an untrusted step fails (the answer is a floor set by the generator); "mark": it is only marked
     # trusted=false (informational, e.g. a functional test on a busy CI machine), as --untrusted-exit-code 0 for run
     untrusted_steps: str = "fail"
-    # requests per CPU-second of one generator process from `loadkit calibrate` (None: this run's own figure)
-    calibrated_rps_per_process: float | None = None
+    # users one generator process keeps with TTFT error p99 < 1 ms, from `loadkit calibrate` (None: workers
+    # needed from this run's requests per CPU-second)
+    calibrated_users_per_process: int | None = None
 
 
 def classify_metric(metric: str) -> str:
@@ -311,7 +312,7 @@ def run_capacity(
         "wall_s": round(wall_total, 4),
         "answered": answered_total,
         "requests_per_cpu_s": rps_per_cpu_s,
-        "calibrated_rps_per_process": settings.calibrated_rps_per_process,
+        "calibrated_users_per_process": settings.calibrated_users_per_process,
         "cpu_utilisation": (cpu_total / wall_total) if wall_total > 0 else None,
     }
     projection = {}
@@ -325,8 +326,8 @@ def run_capacity(
             p95_latency_s=None if p95_ms is None else p95_ms / 1000.0,
             max_sustainable_rps=best["rps"] if best else None,
             mean_input_tokens=out["mean_tokens"]["input"], mean_output_tokens=out["mean_tokens"]["output"],
-            price=prices.get(model), worker_margin=settings.worker_margin,
-            generator_rps_per_core=settings.calibrated_rps_per_process or rps_per_cpu_s,
+            price=prices.get(model), worker_margin=settings.worker_margin, generator_rps_per_core=rps_per_cpu_s,
+            users_per_process=settings.calibrated_users_per_process,
         ).to_dict()
     return {
         "schema_version": SCHEMA_VERSION,
