@@ -80,7 +80,7 @@ def test_a_first_step_that_fails_exits_1_and_says_why(tmp_path, capsys):
     code = capacity_main(["--models", "gpt-4o-mini", "--start", "4", "--max", "8", "--step", "4",
                           "--step-s", "1", "--warmup-s", "0.2", "--search", "linear", "--untrusted-steps", "mark",
                           "--out", str(tmp_path),
-                          "--sim-args", FAST_SIM.replace("--error-rate 0", "--error-rate 0.5")])
+                          "--sim-args", FAST_SIM + " --error-every 2"])
     out = capsys.readouterr().out
     assert code == 1, out
     doc = json.loads((tmp_path / "capacity.json").read_text())["models"]["gpt-4o-mini"]
