@@ -32,7 +32,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "highest concurrency per process with TTFT error p99 < 1 ms. Writes calibration.json.")
     a = p.add_argument
     a("--users", type=int, default=16, help="planned concurrency per process (levels double up to it)")
-    a("--levels", default=None, help="comma-separated concurrencies instead of doubling, e.g. 1,4,16")
+    a("--levels", default=None, help="comma-separated concurrencies instead of doubling, e.g. 1,4,16 "
+                                     "(all are run; doubling stops at the first level over 1 ms)")
     a("--run-time-s", type=float, default=6.0, help="seconds per level (the first and last second are left out)")
     a("--fixed", default="ttft_ms=20,itl_ms=2,tokens=16", help="the simulator's fixed timings")
     a("--out", default="results/calibration.json", help="where to write calibration.json")
@@ -108,7 +109,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(HEADER, flush=True)
     try:
         doc = calibrate(levels, timings=timings, run_time_s=args.run_time_s,
-                        progress=lambda row: print(format_row(row), flush=True))
+                        progress=lambda row: print(format_row(row), flush=True), stop_early=not args.levels)
     except LoadkitError as exc:
         print(f"loadkit calibrate: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN

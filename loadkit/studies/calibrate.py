@@ -180,11 +180,13 @@ def calibrate(
     max_ttft_error_p99_ms: float = MAX_TTFT_ERROR_P99_MS,
     probe_gap_s: float = 0.05,
     progress: Callable[[dict], None] | None = None,
+    stop_early: bool = True,
 ) -> dict:
     """Measure the generator's and the simulator's timing error at each concurrency; returns calibration.json.
 
-    Levels run in ascending order; the search stops at the first level
-    whose TTFT error p99 reaches the limit (higher ones would only fail more).
+    Levels run in ascending order; with ``stop_early`` the search stops at the
+    first level whose TTFT error p99 reaches the limit (higher ones would only
+    fail more). The answer is the highest passing level below the first failing one.
     """
     levels = sorted({int(u) for u in levels})
     if not levels or levels[0] < 1:
@@ -216,13 +218,13 @@ def calibrate(
                 rows.append(row)
                 if progress is not None:
                     progress(row)
-                if not row["passed"]:
+                if not row["passed"] and stop_early:
                     break
         finally:
             sim.terminate()
             sim.wait(10)
-    passing = [r for r in rows if r["passed"]]
-    best = passing[-1] if passing else None
+    first_fail = next((i for i, r in enumerate(rows) if not r["passed"]), len(rows))
+    best = rows[first_fail - 1] if first_fail > 0 else None
     return {
         "schema_version": 1,
         "fixed": {"ttft_ms": timings.ttft_ms, "itl_ms": timings.itl_ms, "tokens": timings.tokens},
