@@ -68,10 +68,12 @@ def test_two_workers_merge_equals_what_the_simulator_served(fixed_sim, tmp_path)
     assert summary["workers"]["count"] == 2 and len(nodes) == 2
     assert all(n["final"] for n in nodes.values())
     assert sum(n["requests"] for n in nodes.values()) == summary["totals"]["requests"]
-    # Each worker's first request to a model is cold for that worker, but the gateway saw one cold start.
+    # The gateway saw one cold start per model: the master's preflight request (#17.5); the workers were
+    # told of it, so neither worker's first request is cold.
     for model, stats in summary["models"].items():
-        assert stats["cold_start"]["count"] == 2, model
+        assert stats["cold_start"]["count"] == 1, model
         assert stats["cold_start"]["count_all_workers"] == 1, model
+        assert stats["cold_start"]["source"] == "preflight", model
     assert all(n["requests"] > 0 for n in nodes.values())
     assert all(n["schedule_lag_ms"]["p99"] is not None for n in nodes.values())
 
