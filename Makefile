@@ -14,8 +14,10 @@ $(PY):
 venv: $(PY)
 
 # A 45 s headless run of mixed claude-4-haiku / gpt-4o-mini chat against the embedded simulator.
+# QUICK=1: a 10 s smoke run of 2 users on the simulator's smoke profile (reference latencies, no injected
+# errors), so a healthy setup exits 0.
 demo: $(PY)
-	$(VENV)/bin/loadkit run --users $(USERS) --spawn-rate $(USERS) --run-time $(RUN_TIME)
+	$(VENV)/bin/loadkit run $(if $(QUICK),--users 2 --spawn-rate 2 --run-time 10s --sim-profile smoke,--users $(USERS) --spawn-rate $(USERS) --run-time $(RUN_TIME))
 
 # The whole test suite (real simulator, Locust, InfluxDB, VictoriaMetrics and Chromium processes).
 test: $(PY)

@@ -13,8 +13,8 @@ from any text.
 
 from __future__ import annotations
 
+import difflib
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -22,144 +22,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from loadkit.core.values import (
+    choice, fraction, non_negative_duration, non_negative_float, non_negative_int, parse_bool, parse_duration_s, parse_host, parse_list,
+    parse_list_sep, parse_str_map, parse_weights, positive_duration, positive_float, positive_int,
+)
 from loadkit.errors import ConfigError
 
-__all__ = ["Settings", "FIELDS", "load_settings", "parse_duration_s", "redact", "env_name", "flag_name", "secrets_of"]
+__all__ = ["Settings", "FIELDS", "Field", "load_settings", "parse_duration_s", "redact", "env_name", "flag_name", "secrets_of",
+           "check_environment", "NON_SETTING_ENV", "is_bool"]
 
 ENV_PREFIX = "LOADKIT_"
-
-
-def parse_duration_s(text: str | float | int) -> float:
-    """Seconds from ``"90"``, ``"90s"``, ``"5m"``, ``"1h30m"``, ``"250ms"``."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    s = str(text).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", s):
-        if float(s) == float("inf"):
-            raise ValueError(f"{text!r} is too long a duration")
-        return float(s)
-    total = 0.0
-    pos = 0
-    for mt in re.finditer(r"(\d+(?:\.\d+)?)(ms|h|m|s)", s):
-        if mt.start() != pos:
-            break
-        value = float(mt.group(1))
-        total += value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[mt.group(2)]
-        pos = mt.end()
-    if pos != len(s) or not s:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m)")
-    if total == float("inf"):
-        raise ValueError(f"{text!r} is too long a duration")
-    return total
-
-
-def _bool(text: Any) -> bool:
-    if isinstance(text, bool):
-        return text
-    s = str(text).strip().lower()
-    if s in ("1", "true", "yes", "on"):
-        return True
-    if s in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {text!r} (use true or false)")
-
-
-def _list(text: Any) -> list[str]:
-    if isinstance(text, (list, tuple)):
-        return [str(x).strip() for x in text if str(x).strip()]
-    return [x.strip() for x in str(text).split(",") if x.strip()]
-
-
-def _list_sep(text: Any, sep: str) -> list[str]:
-    if isinstance(text, (list, tuple)):
-        return [str(x).strip() for x in text if str(x).strip()]
-    return [x.strip() for x in str(text).split(sep) if x.strip()]
-
-
-def _weights(text: Any) -> dict[str, float]:
-    if isinstance(text, Mapping):
-        items = list(text.items())
-    else:
-        items = []
-        for part in _list(text):
-            name, sep, value = part.partition("=")
-            if not sep:
-                raise ValueError(f"weight {part!r} is not model=weight")
-            items.append((name.strip(), value))
-    out = {}
-    for name, value in items:
-        w = float(value)
-        if not 0 <= w < float("inf"):  # also nan
-            raise ValueError(f"weight of {name} must be a finite number >= 0, not {value!r}")
-        out[str(name)] = w
-    return out
-
-
-def _str_map(text: Any) -> dict[str, str]:
-    if isinstance(text, Mapping):
-        return {str(k): str(v) for k, v in text.items()}
-    out = {}
-    for part in _list(text):
-        name, sep, value = part.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise ValueError(f"{part!r} is not name=value")
-        out[name.strip()] = value.strip()
-    return out
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def parse(text: Any) -> str:
-        s = str(text).strip().lower()
-        if s not in options:
-            raise ValueError(f"{text!r} is not one of {', '.join(options)}")
-        return s
-
-    return parse
-
-
-def _positive_int(text: Any) -> int:
-    v = int(str(text).strip())
-    if v < 1:
-        raise ValueError(f"{v} is not a positive whole number")
-    return v
-
-
-def _non_negative_float(text: Any) -> float:
-    v = float(str(text).strip())
-    if v < 0 or v != v:
-        raise ValueError(f"{v} is negative")
-    return v
-
-
-def _positive_duration(text: Any) -> float:
-    v = parse_duration_s(text)
-    if v <= 0:
-        raise ValueError(f"{text!r} is not a positive duration")
-    return v
-
-
-def _fraction(text: Any) -> float:
-    v = float(str(text).strip())
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"{v} is not between 0 and 1")
-    return v
-
-
-def _host(text: Any) -> str:
-    s = str(text).strip()
-    if not s:
-        return ""
-    parts = urlsplit(s)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{s!r} has no http:// or https:// scheme (use e.g. https://gateway.example/v1)")
-    parts.port  # noqa: B018  (raises ValueError for a port that is not 0-65535)
-    path = parts.path.rstrip("/")
-    for suffix in ("/chat/completions", "/completions", "/models"):
-        if path.endswith(suffix):
-            raise ValueError(
-                f"{s!r} already ends with {suffix}; give the base URL (e.g. {parts.scheme}://{parts.netloc}{path[: -len(suffix)]})"
-            )
-    return s.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -170,56 +42,107 @@ class Field:
     help: str
     secret: bool = False
     cli: bool = True
+    # "" = every command's setting; otherwise only that command's parser shows the flag
+    # (the environment variable and TOML key work everywhere, so locustfiles read them too).
+    group: str = ""
+
+
+def is_bool(f: Field) -> bool:
+    """True for on/off settings: ``--insecure`` / ``--no-insecure`` flags (``--insecure true`` still works)."""
+    return f.parse is parse_bool
+
+
+def _gaps_s(text: Any) -> tuple[float, ...]:
+    parts = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    gaps = tuple(sorted({parse_duration_s(str(p).strip()) for p in parts if str(p).strip()}))
+    if not gaps:
+        raise ValueError(f"{text!r} has no gap; give a comma-separated list like 0,30s,2m,5m,15m")
+    return gaps
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("host", _host, "", "gateway base URL, e.g. https://gateway.example/v1 (empty: the embedded simulator)"),
+    Field("host", parse_host, "", "gateway base URL, e.g. https://gateway.example/v1 (empty: the embedded simulator)"),
     Field("api_key", str, "", "API key (environment LOADKIT_API_KEY only; never a flag)", secret=True, cli=False),
     Field("api_key_file", str, "", "file holding the API key (e.g. a Kubernetes Secret mount)"),
-    Field("models", _list, ["claude-4-haiku", "gpt-4o-mini"], "comma-separated models to load"),
-    Field("model_weights", _weights, {}, "model=weight,... traffic share per model (default: equal)"),
-    Field("model_fallback", lambda v: _str_map(v), {}, "model=fallback,... use fallback when a model is not offered"),
-    Field("stream", _bool, True, "stream responses (SSE) to measure TTFT and ITL"),
-    Field("max_tokens", _positive_int, 256, "max_tokens of each request"),
-    Field("users", _positive_int, 10, "concurrent users (closed loop)"),
-    Field("spawn_rate", _non_negative_float, 10.0, "users started per second"),
-    Field("run_time", _positive_duration, 60.0, "how long to run, e.g. 45s, 5m"),
-    Field("think_time_s", _non_negative_float, 0.0, "pause between a user's requests, seconds"),
-    Field("timeout_s", _positive_duration, 60.0, "per-request timeout, seconds"),
-    Field("connect_timeout_s", _positive_duration, 10.0, "TCP/TLS connect timeout, seconds"),
-    Field("transport", _choice("fasthttp", "httpx"), "fasthttp", "HTTP client: fasthttp (geventhttpclient) or httpx"),
-    Field("max_error_rate", _fraction, 0.01, "fail the run (exit 1) when more requests than this fraction fail"),
+    Field("models", parse_list, ["claude-4-haiku", "gpt-4o-mini"], "comma-separated models to load"),
+    Field("model_weights", parse_weights, {}, "model=weight,... traffic share per model (default: equal)"),
+    Field("model_fallback", parse_str_map, {}, "model=fallback,... use fallback when a model is not offered"),
+    Field("stream", parse_bool, True, "stream responses (SSE) to measure TTFT and ITL"),
+    Field("max_tokens", positive_int, 256, "max_tokens of each request"),
+    Field("users", positive_int, 10, "concurrent users (closed loop)"),
+    Field("spawn_rate", positive_float, 10.0, "users started per second"),
+    Field("run_time", positive_duration, 60.0, "how long to run, e.g. 45s, 5m"),
+    Field("think_time_s", non_negative_duration, 0.0, "pause between a user's requests, seconds"),
+    Field("timeout_s", positive_duration, 60.0, "per-request timeout, seconds"),
+    Field("connect_timeout_s", positive_duration, 10.0, "TCP/TLS connect timeout, seconds"),
+    Field("transport", choice("fasthttp", "httpx"), "fasthttp", "HTTP client: fasthttp (geventhttpclient) or httpx"),
+    Field("max_error_rate", fraction, 0.01, "fail the run (exit 1) when more requests than this fraction fail"),
     Field("results_dir", str, "results", "where results/<run_id>/ folders are written"),
     Field("run_id", str, "", "name of this run (default: time + random suffix)"),
-    Field("preflight", _bool, True, "check key, host and models before load"),
+    Field("preflight", parse_bool, True, "check key, host and models before load"),
     Field("influx_url", str, "", "InfluxDB URL (v2 with token/org/bucket, 1.x with db)"),
     Field("influx_token", str, "", "InfluxDB token (environment only)", secret=True, cli=False),
     Field("influx_org", str, "", "InfluxDB 2 organisation"),
     Field("influx_bucket", str, "", "InfluxDB 2 bucket"),
     Field("influx_db", str, "", "InfluxDB 1.x database"),
-    Field("influx_optional", _bool, False, "continue with the file sink when InfluxDB is unreachable"),
-    Field("sink_buffer", _positive_int, 100_000, "points held in memory when the sink is slow or down"),
-    Field("rate_limit_policy", _choice("none", "backoff", "respect"), "none", "what to do on 429"),
-    Field("max_retries", lambda v: int(v) if int(v) >= 0 else (_ for _ in ()).throw(ValueError(f"{v} < 0")), 3,
-          "429 retries per request"),
-    Field("max_backoff_s", _positive_duration, 30.0, "cap of one 429 wait, seconds"),
-    Field("idle_s", _positive_duration, 300.0, "a model idle this long is cold again, seconds"),
-    Field("calls_per_day", _non_negative_float, 10_000.0, "traffic for the monthly cost projection"),
-    Field("slo", str, "", "SLO file (TOML)"),
-    Field("slo_check", lambda v: _list_sep(v, ";"), [], "extra SLO checks, ';'-separated: 'ttft_ms.p95<1000; gpt-4o-mini:success_rate>=0.997'"),
+    Field("influx_optional", parse_bool, False, "continue with the file sink when InfluxDB is unreachable"),
+    Field("sink_buffer", positive_int, 100_000, "points held in memory when the sink is slow or down"),
+    Field("rate_limit_policy", choice("none", "backoff", "respect"), "none", "what to do on 429"),
+    Field("max_retries", non_negative_int, 3, "429 retries per request"),
+    Field("max_backoff_s", positive_duration, 30.0, "cap of one 429 wait, seconds"),
+    Field("idle_s", positive_duration, 300.0, "a model idle this long is cold again, seconds"),
+    Field("calls_per_day", non_negative_float, 10_000.0, "traffic for the monthly cost projection"),
+    Field("slo", str, "", "SLO file (TOML), or an inline check when no such file exists: 'ttft_ms.p95 < 1000'"),
+    Field("slo_check", lambda v: parse_list_sep(v, ";"), [],
+          "an SLO check, repeatable (env: ';'-separated): 'ttft_ms.p95<1000', 'gpt-4o-mini:success_rate>=0.997'"),
     Field("ca_bundle", str, "", "CA bundle file to verify the gateway's TLS certificate"),
-    Field("insecure", _bool, False, "do not verify TLS certificates (testing only)"),
+    Field("insecure", parse_bool, False, "do not verify TLS certificates (testing only)"),
     Field("sim_args", str, "", "extra arguments for the embedded simulator"),
-    Field("sim_hints", _bool, False, "send expected answers in x-loadkit-expect (only for a simulator target)"),
-    Field("arrival", _choice("closed", "constant", "poisson"), "closed",
+    Field("sim_profile", choice("", "reference", "smoke", "zero", "fixed"), "",
+          "embedded simulator profile; smoke: reference latencies without injected errors (short smoke runs)"),
+    Field("sim_hints", parse_bool, False, "send expected answers in x-loadkit-expect (only for a simulator target)"),
+    Field("arrival", choice("closed", "constant", "poisson"), "closed",
           "closed: users wait for replies; constant/poisson: open-loop arrivals at --rate-per-s"),
-    Field("rate_per_s", _non_negative_float, 0.0, "open-loop target requests/s for the whole run (all workers)"),
+    Field("rate_per_s", non_negative_float, 0.0, "open-loop target requests/s for the whole run (all workers)"),
     Field("workload", str, "", "TOML file with a [workload] table (categories, lengths, prompts, model mix)"),
-    Field("require_workers", lambda v: int(v) if int(v) >= 0 else (_ for _ in ()).throw(ValueError(f"{v} < 0")), 0,
+    Field("require_workers", non_negative_int, 0,
           "distributed: exit 3 unless this many workers finish with a final report (0: every worker that joined)"),
+    Field("stop_timeout", non_negative_duration, 0.0,
+          "on stop (end of run, Ctrl-C, SIGTERM) wait this long for in-flight requests (0: --timeout-s, at most 120 s)"),
+    Field("coldstart_gaps", _gaps_s, (0.0, 30.0, 120.0, 300.0, 900.0), "coldstart: idle gaps, e.g. 0,30s,2m,5m,15m",
+          group="coldstart"),
+    Field("coldstart_repeats", positive_int, 3, "coldstart: probes per gap", group="coldstart"),
+    Field("coldstart_followups", non_negative_int, 2, "coldstart: warm requests after each probe", group="coldstart"),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
+
+# LOADKIT_* variables that are not settings but that loadkit itself reads (or the
+# tests and scripts of this repository do); everything else is a typo and refused.
+NON_SETTING_ENV: dict[str, str] = {
+    "LOADKIT_CONFIG": "the TOML config file (--config)",
+    "LOADKIT_PREFLIGHT_FILE": "`loadkit run` hands its preflight result to Locust",
+    "LOADKIT_STOP_FILE": "`loadkit run` tells Locust that a stop came from a signal",
+    "LOADKIT_SIM_API_KEY": "the simulator's required key",
+    "LOADKIT_SIM_LOG_LEVEL": "the simulator's log level",
+    **{f"LOADKIT_CAPACITY_{n}": "locustfiles/capacity.py"
+       for n in ("MODE", "START", "MAX", "STEP", "STEP_S", "WARMUP_S", "USERS")},
+    **{f"LOADKIT_RAMP_{n}": "locustfiles/ratelimit.py" for n in ("START_RPS", "MAX_RPS", "STEP", "FACTOR", "IN_FLIGHT")},
+    **{f"LOADKIT_BASE_{n}": "docker/build-base.sh" for n in ("SUITE", "REBUILD", "MIRROR")},
+    "LOADKIT_FUZZ_EXAMPLES": "tests/hardening/test_fuzz.py",
+    "LOADKIT_TEST_SURELY_UNSET": "tests/coldstart/test_overhead.py (a variable that must not exist)",
+}
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    """Refuse an unknown ``LOADKIT_*`` variable (a typo would silently be ignored), naming the closest real one."""
+    known = {env_name(f.name) for f in FIELDS} | set(NON_SETTING_ENV)
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see `loadkit run --help` for the settings"
+        raise ConfigError(f"unknown environment variable {name}: {hint} (unset it or fix its name)")
 
 
 def env_name(name: str) -> str:
@@ -273,6 +196,11 @@ class Settings:
     rate_per_s: float = 0.0
     workload: str = ""
     require_workers: int = 0
+    sim_profile: str = ""
+    stop_timeout: float = 0.0
+    coldstart_gaps: tuple[float, ...] = (0.0, 30.0, 120.0, 300.0, 900.0)
+    coldstart_repeats: int = 3
+    coldstart_followups: int = 2
 
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
@@ -282,6 +210,10 @@ class Settings:
         if not self.model_weights:
             return {m: 1.0 for m in self.models}
         return {m: self.model_weights.get(m, 0.0) for m in self.models}
+
+    def stop_timeout_s(self) -> float:
+        """Seconds to let in-flight requests finish on stop: --stop-timeout, else the request timeout (at most 120 s)."""
+        return self.stop_timeout if self.stop_timeout > 0 else min(self.timeout_s, 120.0)
 
     def to_env(self) -> dict[str, str]:
         """Environment variables that reproduce these settings in another process (secrets included: pass only to children).
@@ -293,8 +225,9 @@ class Settings:
             value = getattr(self, f.name)
             if value == f.default:
                 continue
-            if isinstance(value, list):
-                value = (";" if f.name == "slo_check" else ",").join(value)
+            if isinstance(value, (list, tuple)):
+                value = (";" if f.name == "slo_check" else ",").join(f"{v:g}" if isinstance(v, float) else v
+                                                                      for v in value)
             elif isinstance(value, dict):
                 value = ",".join(f"{k}={v}" for k, v in value.items())
             elif isinstance(value, bool):
@@ -321,6 +254,7 @@ def load_settings(
 ) -> Settings:
     """Settings from defaults < config file < environment < CLI values (None = not given)."""
     env = os.environ if env is None else env
+    check_environment(env)
     values: dict[str, Any] = {}
     path = config_file or env.get(ENV_PREFIX + "CONFIG") or ""
     if path:
@@ -356,8 +290,10 @@ def _read_file(path: Path) -> dict[str, Any]:
             continue  # other tables ([slo], [prices], ...) belong to other readers
         f = _BY_NAME.get(name)
         if f is None:
+            close = difflib.get_close_matches(name, sorted(_BY_NAME), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             known = ", ".join(sorted(_BY_NAME))
-            raise ConfigError(f"config file {path}: unknown setting {name!r}; known settings: {known}")
+            raise ConfigError(f"config file {path}: unknown setting {name!r}; {hint}known settings: {known}")
         if f.secret:
             raise ConfigError(
                 f"config file {path}: {name} must not be in a config file; set {env_name(name)} or use a key file"

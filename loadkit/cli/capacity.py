@@ -6,7 +6,9 @@
 
 Without ``--host`` the embedded gateway simulator serves the load (``--sim-args``
 shapes it, e.g. ``"--max-concurrency 40 --profile fixed --fixed ttft_ms=100"``).
-The API key comes from ``LOADKIT_API_KEY`` (or ``--api-key-file``), never a flag.
+The API key comes from ``LOADKIT_API_KEY`` (or ``--api-key-file``), never a flag;
+every setting has its `run` name (flag = LOADKIT_* = TOML key, ``--config``), and
+the same preflight as `run` goes first (exit 2 when it fails).
 Writes ``capacity.json`` and ``capacity.html`` in ``--out``. Exit codes: 0 the
 search ran (whatever it found: capacity is a measurement, not a gate), 2 it
 could not run (bad input, unreachable gateway).
@@ -22,11 +24,14 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from loadkit.cli.options import LOAD_RUN_ONLY, add_settings, settings_from_args
 from loadkit.errors import ConfigError, LoadkitError
 
 __all__ = ["register", "main", "cmd_capacity", "verdict_line"]
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN, EXIT_UNTRUSTED = 0, 1, 2, 3
+# What capacity uses of the load-run settings (the others are not offered).
+_USED = ("slo", "slo_check", "workload", "sim_args", "sim_profile", "calls_per_day", "results_dir", "run_id")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -36,10 +41,6 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Open-loop rate steps (or concurrency steps) per model; writes capacity.json and capacity.html. "
                     "The API key comes from LOADKIT_API_KEY or --api-key-file.")
     a = p.add_argument
-    a("--host", default=None, help="gateway base URL, e.g. https://gw/v1 (default: the embedded simulator)")
-    a("--models", default=None, help="comma-separated models (default: claude-4-haiku,gpt-4o-mini)")
-    a("--slo", default=None, help="SLO file (TOML, the `loadkit run` syntax)")
-    a("--slo-check", action="append", default=[], help="[model:]metric op value; repeatable")
     a("--mode", choices=("rate", "concurrency"), default="rate", help="rate steps (req/s) or concurrency steps (users)")
     a("--start", type=float, default=1.0, help="first step's level")
     a("--max", dest="stop", type=float, default=200.0, help="highest level tried")
@@ -55,17 +56,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     a("--untrusted-steps", choices=("fail", "mark"), default="fail",
       help="a step whose schedule lag p99 passes run's trust limit fails (default), or is only marked untrusted")
     a("--max-in-flight", type=int, default=256, help="generator threads; a step reaching this many in flight stops")
-    a("--calls-per-day", type=float, default=10_000.0, help="projection: traffic per day")
     a("--peak-ratio", type=float, default=3.0, help="projection: peak-to-average ratio")
     a("--worker-margin", type=float, default=0.5, help="projection: spare capacity per load worker (0.5 = 50 %%)")
-    a("--max-tokens", type=int, default=None, help="max_tokens of each request (default: the workload's)")
-    a("--no-stream", action="store_true", help="non-streamed requests (no TTFT)")
-    a("--workload", default=None, help="workload TOML ([workload]) shaping the prompts")
-    a("--api-key-file", default=None, help="file holding the API key")
-    a("--sim-args", default=None, help="extra arguments of the embedded simulator")
-    a("--timeout-s", default=None, help="per-request timeout, seconds")
     a("--out", default=None, help="output folder (default results/<run_id>/)")
     a("--seed", type=int, default=0)
+    # transport: the step driver runs OS threads, so always httpx (geventhttpclient needs one gevent hub).
+    add_settings(p, skip=tuple(n for n in LOAD_RUN_ONLY if n not in _USED) + ("transport",))
     p.set_defaults(func=cmd_capacity)
     return p
 
@@ -75,26 +71,19 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise ConfigError(f"need 0 < --start <= --max and --step > 0 (got {args.start:g}, {args.stop:g}, {args.step:g})")
     if args.step_s <= 0 or args.warmup_s < 0:
         raise ConfigError(f"need --step-s > 0 and --warmup-s >= 0 (got {args.step_s:g}, {args.warmup_s:g})")
-    if args.peak_ratio < 1 or args.calls_per_day < 0:
-        raise ConfigError(f"need --peak-ratio >= 1 and --calls-per-day >= 0 (got {args.peak_ratio:g}, {args.calls_per_day:g})")
+    if args.peak_ratio < 1:
+        raise ConfigError(f"need --peak-ratio >= 1 (got {args.peak_ratio:g})")
     if args.mode == "concurrency" and args.stop > args.max_in_flight:
         raise ConfigError(f"--max {args.stop:g} users is above --max-in-flight {args.max_in_flight}; raise it")
-
-
-def _load_slos(args: argparse.Namespace) -> list:
-    from loadkit.core.slo import load_slos, parse_slo_flag
-
-    slos = load_slos(Path(args.slo)) if args.slo else []
-    slos += [parse_slo_flag(text) for text in args.slo_check]
-    return slos
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     """Run the capacity search; returns the exit code."""
     from loadkit.studies.capacity import CapacitySettings, StepDriver, run_capacity, write_capacity
     from loadkit.client.chat import ChatClient
-    from loadkit.cli.main import _start_embedded_simulator, _stop_process
-    from loadkit.settings import load_settings, redact, secrets_of
+    from loadkit.core.slo_inputs import collect_slos
+    from loadkit.settings import redact, secrets_of
+    from loadkit.simulator.embedded import EmbeddedSimulatorError, start_embedded_simulator
     from loadkit.client.preflight import run_preflight
     from loadkit.workload import Workload
     from loadkit.transport import TransportOptions, make_transport
@@ -103,12 +92,9 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
     try:
         _check_numbers(args)
-        cli = {"host": args.host, "models": args.models, "api_key_file": args.api_key_file, "sim_args": args.sim_args,
-               "timeout_s": args.timeout_s, "stream": "false" if args.no_stream else None,
-               "max_tokens": None if args.max_tokens is None else str(args.max_tokens)}
-        settings = load_settings(cli)
-        slos = _load_slos(args)
-        workload = Workload.from_toml(settings, args.workload) if args.workload else Workload(settings)
+        settings = settings_from_args(args)
+        slos = collect_slos(settings)
+        workload = Workload.from_toml(settings, settings.workload) if settings.workload else Workload(settings)
     except LoadkitError as exc:
         print(f"loadkit capacity: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
@@ -121,11 +107,13 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         host = settings.host
         if not host:
             tmp = Path(tempfile.mkdtemp(prefix="loadkit-capacity-"))
-            sim, host = _start_embedded_simulator(settings.sim_args, tmp)
+            try:
+                sim = start_embedded_simulator(settings.sim_args, tmp, settings.sim_profile)
+            except EmbeddedSimulatorError as exc:
+                raise LoadkitError(str(exc)) from None
+            host = sim.base_url
             print(f"loadkit capacity: no --host: using the embedded gateway simulator at {host}", flush=True)
-        preflight = run_preflight(host, settings.api_key, list(settings.models), timeout_s=min(settings.timeout_s, 30.0),
-                                  connect_timeout_s=settings.connect_timeout_s, ca_bundle=settings.ca_bundle,
-                                  insecure=settings.insecure)
+        preflight = run_preflight(settings, host)
         options = TransportOptions(host, timeout_s=settings.timeout_s, connect_timeout_s=settings.connect_timeout_s,
                                    ca_bundle=settings.ca_bundle, insecure=settings.insecure)
         rng = random.Random(args.seed)
@@ -139,7 +127,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             models=tuple(settings.models), kind=args.mode, start=args.start, stop=args.stop, step=args.step,
             step_s=args.step_s, warmup_s=args.warmup_s, search=args.search, resolution=args.resolution,
             max_429_share=args.max_429_share, max_error_share=args.max_error_share,
-            calls_per_day=args.calls_per_day, peak_ratio=args.peak_ratio, worker_margin=args.worker_margin,
+            calls_per_day=settings.calls_per_day, peak_ratio=args.peak_ratio, worker_margin=args.worker_margin,
             max_schedule_lag_p99_ms=MAX_SCHEDULE_LAG_P99_MS, untrusted_steps=args.untrusted_steps,
             calibrated_users_per_process=calibrated_users(args.calibration, Path(settings.results_dir)))
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -161,7 +149,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         print(f"loadkit capacity: {redact(str(exc), secrets)}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     finally:
-        _stop_process(sim)
+        if sim is not None:
+            sim.stop()
     code = EXIT_OK
     for model, out in doc["models"].items():
         print(f"{model}: {verdict_line(out, doc['settings']['kind'])}, {out['search']['steps_taken']} steps "

@@ -35,14 +35,15 @@ def cmd_recompute(args: argparse.Namespace) -> int:
     from loadkit.report.html import write_html_report
     from loadkit.report.junit import write_junit
     from loadkit.report.recompute import summary_from_records
-    from loadkit.core.slo import evaluate, load_slos
+    from loadkit.core.slo import evaluate
+    from loadkit.core.slo_inputs import slos_from_text
     from loadkit.core.summary import write_summary
     from loadkit.report.table import print_summary
 
     run_dir = _run_dir(args.run_dir)
     summary = summary_from_records(run_dir)
     if args.slo:
-        summary["slo"] = evaluate(load_slos(Path(args.slo)), summary)
+        summary["slo"] = evaluate(slos_from_text(args.slo), summary)
     write_summary(summary, run_dir / "summary.json")
     write_junit(summary["slo"], run_dir / "junit.xml", f"loadkit {summary['run_id']}")
     write_html_report(run_dir, calls_per_day=args.calls_per_day)
@@ -59,10 +60,9 @@ def cmd_html(args: argparse.Namespace) -> int:
 
 
 def _influx_settings(args: argparse.Namespace):
-    from loadkit.cli.main import _cli_values
-    from loadkit.settings import load_settings
+    from loadkit.cli.options import settings_from_args
 
-    return load_settings(_cli_values(args), config_file=args.config)
+    return settings_from_args(args)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -113,14 +113,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from loadkit.cli.main import _add_settings
+    from loadkit.cli.options import add_settings
 
     report = sub.add_parser("report", help="recompute, re-render or push a finished run; query InfluxDB")
     rsub = report.add_subparsers(dest="report_command", required=True)
 
     rc = rsub.add_parser("recompute", help="rebuild summary.json, junit.xml and report.html from records.jsonl.gz")
     rc.add_argument("run_dir")
-    rc.add_argument("--slo", default="", help="SLO file to evaluate")
+    rc.add_argument("--slo", default="", help="SLO file to evaluate, or an inline check ('ttft_ms.p95 < 1000')")
     rc.add_argument("--calls-per-day", type=float, default=10_000.0)
     rc.set_defaults(func=cmd_recompute)
 
@@ -131,13 +131,13 @@ def register(sub) -> None:
 
     push = rsub.add_parser("push", help="load results/<run_id>/points.lp into InfluxDB")
     push.add_argument("run_dir")
-    _add_settings(push)
+    add_settings(push)
     push.set_defaults(func=cmd_push)
 
     influx = rsub.add_parser("influx", help="percentiles and throughput per model/worker computed by InfluxDB")
     influx.add_argument("--run-id", required=True, dest="run_id_query")
     influx.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _add_settings(influx, skip=("run_id",))
+    add_settings(influx, skip=("run_id",))
     influx.set_defaults(func=lambda a: cmd_influx(argparse.Namespace(**{**vars(a), "run_id": a.run_id_query})))
 
     cmp_ = sub.add_parser("compare", help="compare two runs per model; exit 1 on a significant regression")

@@ -23,6 +23,7 @@ from loadkit.locust.runtime import Runtime
 log = logging.getLogger("loadkit")
 
 EXIT_OK, EXIT_FAILED, EXIT_CANNOT_RUN, EXIT_UNTRUSTED = 0, 1, 2, 3
+EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # shell convention: 128 + signal number
 
 # Past these the generator's numbers are not trusted (DESIGN.md).
 MAX_SCHEDULE_LAG_P99_MS = 10.0
@@ -37,12 +38,10 @@ def _fail_before_load(rt: Runtime, message: str) -> None:
 
 
 def collect_slos(settings) -> list:
-    """The SLOs of a run: the --slo file's, then each --slo-check. Raises SLOError before any load."""
-    from loadkit.core.slo import load_slos, parse_slo_flag
+    """The SLOs of a run (loadkit.core.slo_inputs): --slo file or inline, then each --slo-check."""
+    from loadkit.core.slo_inputs import collect_slos as collect
 
-    slos = list(load_slos(Path(settings.slo))) if settings.slo else []
-    slos += [parse_slo_flag(text) for text in settings.slo_check]
-    return slos
+    return collect(settings)
 
 
 def load_slos_or_exit(rt: Runtime) -> None:
@@ -67,8 +66,7 @@ def preflight_or_exit(rt: Runtime) -> None:
             return  # web UI: the host comes from the start form; checked at test_start
         _fail_before_load(rt, "no host: give --host https://gateway.example/v1 (or use `loadkit run` for the simulator)")
     try:
-        result = run_preflight(s.host, s.api_key, s.models, fallback=s.model_fallback, timeout_s=min(s.timeout_s, 30.0),
-                               connect_timeout_s=s.connect_timeout_s, ca_bundle=s.ca_bundle, insecure=s.insecure)
+        result = run_preflight(s)
     except LoadkitError as exc:
         _fail_before_load(rt, str(exc))
         return
@@ -106,8 +104,7 @@ def preflight_at_start(rt: Runtime, environment) -> bool:
         return True
     s = rt.settings
     try:
-        result = run_preflight(host, s.api_key, s.models, fallback=s.model_fallback, timeout_s=min(s.timeout_s, 30.0),
-                               connect_timeout_s=s.connect_timeout_s, ca_bundle=s.ca_bundle, insecure=s.insecure)
+        result = run_preflight(s, host)
     except LoadkitError as exc:
         log.error("loadkit preflight failed: %s", rt.redact(str(exc)))
         return False
@@ -289,7 +286,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     degraded = False
     if rt.role == "master":
         workers, trusted, degraded = _workers_section(rt, silent_workers or [], trusted, warnings)
-    if rt.run_interrupted:
+    if rt.run_interrupted and not rt.stop_signal:
         warnings.append("the run was stopped before its end (a signal): the numbers cover the part that ran")
     interrupted = rt.interrupted + sum(int(s.get("interrupted", 0)) for s in snapshots)
     if interrupted:
@@ -328,6 +325,14 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
         from loadkit.core.slo import evaluate
 
         slo_result = evaluate(rt.slos, summary)
+    if rt.stop_signal:
+        # An interrupted run is never a passing gate: JUnit shows it as a failed testcase.
+        slo_result = dict(slo_result, passed=False, checks=[*slo_result["checks"], {
+            "name": "run not interrupted", "metric": "interrupted", "op": "==", "limit": False,
+            "value": rt.stop_signal, "passed": False}])
+        summary["warnings"].append(f"the run was interrupted by {rt.stop_signal} after {duration:.1f} s")
+    summary["interrupted"] = rt.run_interrupted or bool(rt.stop_signal)
+    summary["stop_signal"] = rt.stop_signal
     summary["slo"] = slo_result
     max_err = rt.settings.max_error_rate
     err = summary["totals"]["error_rate"]
@@ -338,6 +343,8 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     from loadkit.core.slo import exit_code
 
     code = exit_code(summary, summary["slo"], max_error_rate=max_err)
+    if rt.stop_signal:
+        code = EXIT_BY_SIGNAL.get(rt.stop_signal, 130)
     summary["exit_code"] = code
     out_dir = Path(rt.settings.results_dir) / rt.run_id
     write_summary(summary, out_dir / "summary.json")

@@ -38,7 +38,7 @@ from loadkit.settings import Settings, env_name, flag_name, load_settings
 from loadkit.errors import LoadkitError
 from loadkit.core.stats import RunStats
 from loadkit.locust.runtime import Runtime, get_runtime, set_runtime
-from loadkit.locust import finish, sessions
+from loadkit.locust import finish, sessions, stopfile
 
 log = logging.getLogger("loadkit")
 
@@ -148,8 +148,8 @@ def _on_init(environment, **_kw) -> None:
     if role in ("local", "master"):
         _note_sigterm(rt, runner)
         from loadkit.locust.webui import install_web_ui
-
         install_web_ui(environment, rt)
+        stopfile.watch_stop_file(environment, rt)  # `loadkit run` was sent SIGINT/SIGTERM: stop like --run-time
         finish.load_slos_or_exit(rt)
         finish.preflight_or_exit(rt)
         finish.check_sink_or_exit(rt)

@@ -92,6 +92,7 @@ class Runtime:
         # The run was still going when the process was told to quit (SIGTERM from
         # `docker stop`/Kubernetes, Ctrl-C): summary.json says ``interrupted``.
         self.run_interrupted = False
+        self.stop_signal: str | None = None  # "SIGINT"/"SIGTERM" when `loadkit run` was stopped by one (stopfile)
         self.environment: Any = None
         self.worker_index: int | None = None
         # Live workers the master last announced (loadkit_workers): an open-loop

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 from loadkit.simulator.profiles import CATEGORIES, DEFAULT_MODELS, FixedTiming, default_cold_start_ms
 
-PROFILES = ("reference", "zero", "fixed")
+# smoke: the reference latencies without injected errors, so a short smoke run can pass.
+PROFILES = ("reference", "zero", "fixed", "smoke")
 MIDSTREAM_SHAPES = ("event-then-done", "event-only", "cut")
 RETRY_AFTER_FORMATS = ("seconds", "http-date", "ms-header", "none")
 USAGE_SHAPES = ("empty-choices", "empty-delta")
@@ -270,6 +271,7 @@ def parse_args(argv: list[str] | None, environ: dict[str, str] | None = None) ->
     error_rate = ns.error_rate
     if error_rate is None:
         error_rate = REFERENCE_ERROR_RATE if ns.profile == "reference" and not ns.upstream else 0.0
+    profile = "reference" if ns.profile == "smoke" else ns.profile
     api_key = ns.api_key if ns.api_key is not None else environ.get("LOADKIT_SIM_API_KEY") or None
     return SimulatorConfig(
         host=ns.host,
@@ -279,7 +281,7 @@ def parse_args(argv: list[str] | None, environ: dict[str, str] | None = None) ->
         auth_error_status=ns.auth_error_status,
         unknown_model_status=ns.unknown_model_status,
         models=models,
-        profile=ns.profile,
+        profile=profile,
         fixed_all=fixed_all,
         fixed_by_model=fixed_by_model,
         seed=ns.seed,

@@ -8,7 +8,6 @@ interval comes from the one bootstrap (:mod:`loadkit.studies.bootstrap`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from loadkit.client.chat import ChatRequest
+from loadkit.core import values
 from loadkit.core.records import RequestRecord
 from loadkit.errors import ConfigError
 from loadkit.studies.bootstrap import Estimate, bootstrap_median_difference
@@ -28,21 +28,13 @@ MAD_TO_SD = 1.4826  # 1.4826 * MAD estimates a normal sample's standard deviatio
 
 
 def parse_duration_s(text: str) -> float:
-    """Seconds in ``"0"``, ``"0.3"``, ``"300ms"``, ``"30s"``, ``"2m"``, ``"1h"``; raises ConfigError."""
-    raw = text.strip().lower()
-    units = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
-    scale = 1.0
-    for suffix, factor in units:
-        if raw.endswith(suffix):
-            raw, scale = raw[: -len(suffix)], factor
-            break
+    """Seconds in ``"0"``, ``"0.3"``, ``"300ms"``, ``"30s"``, ``"2m"``, ``"1h30m"``; raises ConfigError.
+
+    The one duration parser of loadkit (:func:`loadkit.core.values.parse_duration_s`), as a ConfigError."""
     try:
-        value = float(raw) * scale
-    except ValueError:
-        raise ConfigError(f"invalid duration {text!r}: use seconds or a unit, like 0.3, 30s, 2m, 500ms") from None
-    if value < 0 or math.isnan(value) or math.isinf(value):
-        raise ConfigError(f"invalid duration {text!r}: must be a finite number >= 0")
-    return value
+        return values.parse_duration_s(text)
+    except ValueError as exc:
+        raise ConfigError(f"invalid duration {text!r}: {exc}") from None
 
 
 def parse_gaps(text: str) -> tuple[float, ...]:
