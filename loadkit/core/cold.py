@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from loadkit.core.coldview import ActivityLog, cold_count_all_workers, merge_runs
-from loadkit.core.stats import ModelStats, RunStats
+from loadkit.core.stats import RunStats
 from loadkit.errors import ConfigError
 
 __all__ = ["ColdTracker", "ActivityLog", "cold_count_all_workers", "merge_runs", "PREFLIGHT_E2E_NOTE",
@@ -88,15 +88,15 @@ def with_preflight_cold(stats: RunStats, preflight: Mapping | None) -> RunStats:
     (its e2e is a one-token answer: :data:`PREFLIGHT_E2E_NOTE`), so request
     counts and warm percentiles are unchanged.
     """
-    samples = preflight_cold_samples(preflight)
+    # only models the run loaded: a preflighted model the run never sent to (e.g. a web UI model mix
+    # without it) is not one of the run's models
+    samples = {m: v for m, v in preflight_cold_samples(preflight).items() if m in stats.models}
     if not samples:
         return stats
     out = RunStats(stats.prices)
     out.merge(stats)
     for model, sample in samples.items():
-        block = out.models.get(model)
-        if block is None:
-            block = out.models[model] = ModelStats()
+        block = out.models[model]
         block.cold_count += 1
         block.h["cold_ttft_ms"].record(float(sample["ttft_ms"]))
         block.h["cold_e2e_ms"].record(float(sample["e2e_ms"]))
@@ -104,5 +104,6 @@ def with_preflight_cold(stats: RunStats, preflight: Mapping | None) -> RunStats:
 
 
 def cold_source(preflight: Mapping | None, model: str) -> str:
-    """``"preflight"`` when the model's cold sample is the preflight's request, else ``"run"``."""
+    """``"preflight"`` when the model's cold sample is the preflight's request, else ``"run"``
+    (for a model of the run's summary: :func:`with_preflight_cold` adds samples of those only)."""
     return "preflight" if model in preflight_cold_samples(preflight) else "run"

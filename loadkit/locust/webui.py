@@ -22,6 +22,7 @@ from typing import Any
 
 from flask import Response, request
 
+from loadkit.core.cold import with_preflight_cold
 from loadkit.core.summary import build_summary
 from loadkit.locust import sessions
 from loadkit.locust.runtime import Runtime
@@ -77,7 +78,7 @@ def live_summary(rt: Runtime) -> dict[str, Any]:
         sink["dropped"] += int(p.get("dropped", 0) or 0)
     runner = rt.environment.runner if rt.environment is not None else None
     return build_summary(
-        live_stats(rt),
+        with_preflight_cold(live_stats(rt), rt.preflight),  # the preflight's cold sample, as summary.json
         run_id=rt.run_id,
         started_at=rt.started_wall or "",
         duration_s=rt.duration_s() or 1e-9,

@@ -73,3 +73,27 @@ def test_on_a_master_with_workers_the_workers_first_requests_are_warm(tmp_path):
     _assert_preflight_is_the_cold_sample(summary)
     records = run.records("worker0") + run.records("worker1")
     assert records and not [r for r in records if r["cold"]]
+
+
+def test_the_preflight_sample_adds_a_cold_start_not_a_request_and_only_for_the_runs_models():
+    from loadkit.core.cold import ColdTracker, cold_source, seed_from_preflight, with_preflight_cold
+    from loadkit.core.records import RequestRecord
+    from loadkit.core.stats import RunStats
+
+    stats = RunStats()
+    stats.add(RequestRecord(model="a", sent_at=1.0, first_token_at=1.02, token_times=[1.02], done_at=1.03, status=200,
+                            output_tokens=1))
+    preflight = {"cold_samples": {
+        "a": {"ok": True, "ttft_ms": 170.0, "e2e_ms": 171.0, "ended_unix_s": 1000.0},
+        "b": {"ok": True, "ttft_ms": 99.0, "e2e_ms": 99.0, "ended_unix_s": 1000.0},  # preflighted, never loaded
+        "c": {"ok": False, "ttft_ms": None, "e2e_ms": 5.0, "ended_unix_s": 1000.0}}}
+    out = with_preflight_cold(stats, preflight)
+    assert set(out.models) == {"a"} and out.models["a"].requests == 1 and out.models["a"].cold_count == 1
+    assert out.models["a"].h["cold_ttft_ms"].summary()["p50"] == pytest.approx(170.0, rel=0.002)
+    assert stats.models["a"].cold_count == 0  # the live stats are left alone
+    assert cold_source(preflight, "a") == "preflight" and cold_source(preflight, "c") == "run"
+    tracker = ColdTracker(idle_s=5.0)
+    # the preflight ended 2 s before "now" (Unix 1002 = perf 50): a send at perf 51 is 3 s after it, warm
+    assert seed_from_preflight(tracker, None, preflight, now_s=50.0, now_unix_s=1002.0) == ["a", "b"]
+    assert tracker.mark_send("a", 51.0) is False
+    assert tracker.mark_send("c", 51.0) is True  # its preflight failed: the run's first request is the cold one
