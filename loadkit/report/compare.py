@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from loadkit.report.recompute import iter_record_dicts
+from loadkit.studies.bootstrap import resample_statistic
 
 __all__ = ["compare", "render_compare_table", "METRICS"]
 
@@ -126,7 +127,7 @@ def compare(run_a: str | Path, run_b: str | Path, threshold_pct: float = 10.0, *
             if not len(a_values) or not len(b_values):
                 rows[metric] = _row(None, None, better, threshold_pct, None)
                 continue
-            diffs = _bootstrap(b_values, q, resamples, rng) - _bootstrap(a_values, q, resamples, rng)
+            diffs = resample_statistic(b_values, q, resamples, rng) - resample_statistic(a_values, q, resamples, rng)
             ci = (float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1.0 - alpha)))
             rows[metric] = _row(float(_statistic(a_values, q)), float(_statistic(b_values, q)), better,
                                 threshold_pct, ci)
