@@ -65,6 +65,12 @@ class RequestRecord:
     fallback_from: str | None = None
     task_ok: bool | None = None
     content: str | None = None
+    # The generator's own error (issue 17): how late this attempt's chunks were read, ms, as an
+    # upper bound. ``timing_clock`` says how it is known: "loop" (late wakes of the event-loop probe
+    # around each read, loadkit.core.readlag), "kernel" (kernel receive timestamps), None: not measured.
+    first_token_read_lag_ms: float | None = None
+    read_lag_ms: float | None = None
+    timing_clock: str | None = None
 
     @property
     def succeeded(self) -> bool:

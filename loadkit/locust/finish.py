@@ -19,6 +19,7 @@ from loadkit.client.preflight import run_preflight
 from loadkit.core.summary import build_summary, write_summary
 from loadkit.report.table import print_summary
 from loadkit.locust.runtime import Runtime
+from loadkit.locust.monitor import timing_error_summary
 
 log = logging.getLogger("loadkit")
 
@@ -281,6 +282,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     if snapshots:
         duration = max([duration] + [s.get("duration_s", 0.0) for s in snapshots])
     totals_lag = rt.stats.totals().h["schedule_lag_ms"].summary()
+    timing_error = timing_error_summary(rt.timing, snapshots)
     trusted, warnings = _trust(rt, {"schedule_lag_ms": totals_lag}, snapshots)
     workers: dict[str, Any] = {"count": max(1, len(snapshots))}
     degraded = False
@@ -310,6 +312,7 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
             "cpu_percent_max": max(cpu) if cpu else None,
             "interrupted_requests": interrupted,
             "loop_lag_ms": merged_loop_lag(rt, snapshots).summary(),
+            "timing_error_ms": timing_error,
         },
         calls_per_day=rt.settings.calls_per_day,
     )

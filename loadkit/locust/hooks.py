@@ -38,7 +38,7 @@ from loadkit.settings import Settings, env_name, flag_name, load_settings
 from loadkit.errors import LoadkitError
 from loadkit.core.stats import RunStats
 from loadkit.locust.runtime import Runtime, get_runtime, set_runtime
-from loadkit.locust import finish, sessions, stopfile
+from loadkit.locust import finish, monitor, sessions, stopfile
 
 log = logging.getLogger("loadkit")
 
@@ -247,16 +247,11 @@ def _start_monitor(rt: Runtime) -> None:
                 })
             last_requests = requests
 
-    def loop_lag() -> None:
-        # How late a 50 ms sleep wakes up = how long the gevent loop was busy or starved of CPU.
-        # Every timing taken in that window carries the delay, so this is the generator's own error.
-        while True:
-            start = time.perf_counter()
-            gevent.sleep(LOOP_LAG_PROBE_S)
-            rt.loop_lag.record((time.perf_counter() - start - LOOP_LAG_PROBE_S) * 1000.0)
-
     rt.monitor = gevent.spawn(loop)
-    rt.loop_lag_probe = gevent.spawn(loop_lag)
+    # Loop lag and each record's read lag (issue 17): a 2 ms probe, in loadkit/locust/monitor.py.
+    rt.timing = monitor.TimingMonitor(rt.loop_lag)
+    rt.timing.start()
+    rt.loop_lag_probe = rt.timing.probe
 
 
 def _on_test_start(environment, **_kw) -> None:
@@ -313,6 +308,7 @@ def _snapshot(rt: Runtime, final: bool = False) -> dict:
         "in_flight": rt.in_flight,
         "interrupted": rt.interrupted,
         "loop_lag_ms": rt.loop_lag.to_dict(),
+        "timing_error": rt.timing.to_dict() if rt.timing is not None else None,
         "activity": rt.activity.to_dict(),
         "sent_at": time.time(),
     }

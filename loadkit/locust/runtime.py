@@ -78,6 +78,7 @@ class Runtime:
         self.activity = ActivityLog()  # for judging cold starts across workers (master view)
         self.loop_lag = LatencyHistogram()  # wake-up delay of a periodic 50 ms sleep, ms
         self.loop_lag_probe: Any = None
+        self.timing: Any = None  # loadkit.locust.monitor.TimingMonitor once the run starts
         self.schedule: ArrivalSchedule | None = None
         self._last_intended_at = 0.0
         self.preflight: dict = {"requests_by_model": {}, "models_offered": []}

@@ -100,4 +100,6 @@ class ChatUser(User):
             rec.fallback_from = original
             if rec.content is not None:
                 tasks.apply(rec, req)
+            if rt.timing is not None:
+                rt.timing.stamp(rec)  # how late its chunks were read: the run's own timing error
             rt.account(rec)

@@ -73,6 +73,11 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         f" ({sink.get('target', 'file')});  monthly cost at {proj.get('calls_per_day', 0):,.0f} calls/day:"
         f" ${proj.get('monthly_cost_usd') or 0:,.2f}"
     )
+    error = (summary.get("generator") or {}).get("timing_error_ms") or {}
+    if error.get("ttft_ms", {}).get("count"):
+        t, i = error["ttft_ms"], error.get("itl_ms") or {}
+        console.print(f"generator timing error ({error.get('clock', 'loop')} clock): TTFT p50 {t['p50']} p99 {t['p99']}"
+                      f" max {t['max']} ms;  ITL p99 {i.get('p99')} ms")
     for check in summary.get("slo", {}).get("checks", []):
         mark = "PASS" if check["passed"] else "FAIL"
         console.print(f"SLO {mark}  {check['name']}  (value {check['value']}, limit {check['limit']})")
