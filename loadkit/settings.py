@@ -113,6 +113,8 @@ FIELDS: tuple[Field, ...] = (
           group="coldstart"),
     Field("coldstart_repeats", positive_int, 3, "coldstart: probes per gap", group="coldstart"),
     Field("coldstart_followups", non_negative_int, 2, "coldstart: warm requests after each probe", group="coldstart"),
+    Field("untrusted_exit_code", non_negative_int, 3,
+          "exit code of an untrusted run, 0-255 (0: 'untrusted' is informational, when CI checks something else)"),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -201,6 +203,7 @@ class Settings:
     coldstart_gaps: tuple[float, ...] = (0.0, 30.0, 120.0, 300.0, 900.0)
     coldstart_repeats: int = 3
     coldstart_followups: int = 2
+    untrusted_exit_code: int = 3
 
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)

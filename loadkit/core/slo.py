@@ -56,7 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadkit.errors import SLOError
+from loadkit.errors import ExitCode, SLOError
+from loadkit.core.summary import metric_paths
 from loadkit.core.records import OUTCOMES
 
 __all__ = [
@@ -73,10 +74,11 @@ __all__ = [
     "EXIT_UNTRUSTED",
 ]
 
-EXIT_OK = 0
-EXIT_SLO_FAILED = 1
-EXIT_COULD_NOT_RUN = 2
-EXIT_UNTRUSTED = 3
+# Kept for importers of the older names; the codes are defined once, in loadkit.errors.ExitCode.
+EXIT_OK = ExitCode.OK
+EXIT_SLO_FAILED = ExitCode.FAILED
+EXIT_COULD_NOT_RUN = ExitCode.CANNOT_RUN
+EXIT_UNTRUSTED = ExitCode.UNTRUSTED
 
 OPERATORS = {
     "<": lambda a, b: a < b,
@@ -88,30 +90,8 @@ OPERATORS = {
 }
 
 _STATS = ("p50", "p90", "p95", "p99", "max", "mean", "count")
-# The contract's fields, plus the extras build_summary also writes (ttfb_ms,
-# e2e_with_throttle_ms, failures, successful_rps, ...).
-_LATENCIES = ("e2e_ms", "ttft_ms", "itl_ms", "tpot_ms", "e2e_from_intended_ms", "schedule_lag_ms",
-              "ttfb_ms", "e2e_with_throttle_ms")
-_MODEL_SCALARS = (
-    "requests", "attempts", "successes", "success_rate", "error_rate", "rps", "output_tokens_per_s",
-    "cost_usd", "cost_per_success_usd", "cost_per_1k_requests_usd",
-    "failures", "successful_rps", "unpriced_requests", "fallbacks",
-)
-_MODEL_PATHS: frozenset[str] = frozenset(
-    [*_MODEL_SCALARS]
-    + [f"outcomes.{o}" for o in OUTCOMES]
-    + [f"{lat}.{s}" for lat in _LATENCIES for s in _STATS]
-    + [f"tokens.{t}" for t in ("input", "output", "usage_missing")]
-    + [f"rate_limit.{k}" for k in ("responses_429", "retried_ok", "gave_up", "retries", "retries_per_request")]
-    + [f"rate_limit.{h}.{s}" for h in ("throttled_ms", "retry_after_s") for s in _STATS]
-    + ["rate_limit.throttled_ms.total", "cold_start.count"]
-    + [f"cold_start.{h}.{s}" for h in ("ttft_ms", "warm_ttft_ms", "e2e_ms", "warm_e2e_ms") for s in _STATS]
-)
-_TOP_LEVEL_PATHS: frozenset[str] = frozenset(
-    ["trusted", "duration_s", "users", "workers"]
-    + [f"sink.{k}" for k in ("written", "dropped", "buffered_peak")]
-    + [f"sink.flush_ms.{s}" for s in _STATS]
-)
+# The paths come from RunSummary's fields (core/summary.py), so a field added there is checkable here.
+_MODEL_PATHS, _TOP_LEVEL_PATHS = metric_paths()
 _TOP_LEVEL_ROOTS = frozenset(p.split(".")[0] for p in _TOP_LEVEL_PATHS)
 _FLAG_RE = re.compile(r"^(?P<left>.+?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[^<>=!]+)$")
 _ENTRY_KEYS = {"model", "metric", "op", "value", "name"}
@@ -180,7 +160,16 @@ def validate_metric(metric: str, model: str | None = None) -> None:
         elif path not in _MODEL_PATHS:
             hint = _closest(path)
             raise ValueError(f"unknown metric {path!r}" + (f" (did you mean {hint!r}?)" if hint else "")
-                             + "; see the metric list in loadkit.core.slo")
+                             + f"; valid metrics: {describe_paths()}")
+
+
+def describe_paths() -> str:
+    """The valid metric paths, compactly: latency blocks as ``{a,b}.{p50,...}`` instead of every pair."""
+    latencies = sorted({p.rsplit(".", 1)[0] for p in _MODEL_PATHS if p.endswith(".p95")})
+    stats = "{" + ",".join(_STATS) + "}"
+    rest = sorted(p for p in _MODEL_PATHS if not any(p == f"{lat}.{s}" for lat in latencies for s in _STATS))
+    return (f"per model: {', '.join(rest)}, task_success.<category>, and {{{','.join(latencies)}}}.{stats}; "
+            f"run-wide: {', '.join(sorted(_TOP_LEVEL_PATHS))}")
 
 
 def _closest(path: str) -> str | None:
@@ -376,7 +365,7 @@ def evaluate(slos: list[SLO], summary: dict) -> dict[str, Any]:
 
 
 def exit_code(summary: dict | None, slo_result: dict | None, could_not_run: bool = False,
-              max_error_rate: float | None = None) -> int:
+              max_error_rate: float | None = None, untrusted_exit_code: int = ExitCode.UNTRUSTED) -> int:
     """The process exit code of a headless run (documented in the README).
 
     - ``2`` the run could not be done (``could_not_run``: bad config, preflight
@@ -384,7 +373,8 @@ def exit_code(summary: dict | None, slo_result: dict | None, could_not_run: bool
     - ``3`` the run is not trustworthy: ``summary["trusted"]`` is false
       (generator schedule lag, CPU saturation, fewer workers finished than
       ``--require-workers``). An untrusted run's SLO verdict means nothing,
-      so 3 wins over 1;
+      so 3 wins over 1. ``untrusted_exit_code`` (``--untrusted-exit-code``)
+      replaces the 3; with 0, "untrusted" is informational and the checks below decide;
     - ``1`` an SLO check failed, or the overall error rate
       (``1 - totals.success_rate``) is above ``max_error_rate``;
     - ``0`` everything met.
@@ -393,8 +383,8 @@ def exit_code(summary: dict | None, slo_result: dict | None, could_not_run: bool
         return EXIT_COULD_NOT_RUN
     # Lost workers make a run untrusted through ``trusted`` (finish applies --require-workers);
     # a lost worker that the run was allowed to lose is "degraded", not untrusted.
-    if summary.get("trusted") is False:
-        return EXIT_UNTRUSTED
+    if summary.get("trusted") is False and untrusted_exit_code:
+        return untrusted_exit_code if untrusted_exit_code != ExitCode.UNTRUSTED else ExitCode.UNTRUSTED
     if slo_result is not None and not slo_result.get("passed", True):
         return EXIT_SLO_FAILED
     if max_error_rate is not None:

@@ -1,150 +1,360 @@
-"""summary.json: the contract CI jobs and reports read (DESIGN.md).
+"""summary.json: the contract CI jobs and reports read (DESIGN.md), as a typed :class:`RunSummary`.
 
-:func:`build_summary` turns merged :class:`RunStats` plus run facts into that
-dict. Latency blocks are ``{"p50","p90","p95","p99","max","mean","count"}`` in
-ms (None when there were no values). Latency percentiles are of warm,
-successful requests; cold ones are under ``cold_start`` only.
+:func:`summarize` is the ONE function that builds it: merged :class:`RunStats`
+plus a typed :class:`RunContext` (run facts, workers, generator, SLOs,
+settings) in; trust, warnings, cold starts across workers, SLO results and
+the exit code out. The final summary (locust/finish.py), the web UI's live
+view, ``report recompute``, ``compare``, JUnit and the HTML report all use
+it; :meth:`RunSummary.to_dict` is summary.json. Fields are added, never
+renamed.
+
+Latency blocks are ``{"p50","p90","p95","p99","max","mean","count"}`` in ms
+(None when there were no values) and are of warm, successful requests; cold
+ones are under ``cold_start`` only (see ``notes``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from loadkit.core.stats import ModelStats, RunStats
+from loadkit.core.coldview import cold_count_all_workers
 from loadkit.core.records import OUTCOMES
+from loadkit.core.stats import ModelStats, RunStats
+from loadkit.core.trust import TrustFacts, judge
 
-__all__ = ["build_summary", "model_block", "write_summary", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "RunSummary", "ModelSummary", "RunContext", "Generator", "summarize", "build_summary",
+           "model_block", "write_summary", "read_summary", "metric_paths", "NOTES"]
 
 SCHEMA_VERSION = 1
+Latency = dict[str, Any]  # LatencyHistogram.summary(): p50/p90/p95/p99/max/mean in ms, count
+
+# Why counts that look alike differ (summary.json "notes").
+NOTES = {
+    "requests": "requests = user requests that ended (a 429 retried and then answered is one request)",
+    "attempts": "attempts = HTTP requests sent, retries included (attempts - requests = rate_limit.retries)",
+    "e2e_ms.count": "latency blocks (e2e_ms, ttft_ms, itl_ms, ...) count warm successful requests only: they "
+                    "exclude cold starts (cold_start.count) and failed requests (failures), so e2e_ms.count = "
+                    "successes - cold_start.count of the successes",
+    "itl_ms.count": "itl_ms counts inter-token gaps, not requests",
+    "cold_start.count_all_workers": "cold starts the gateway saw: a worker's cold mark counts only when no worker "
+                                    "sent to the model in the idle_s before it",
+    "retry_after_s": "rate_limit.retry_after_s is in seconds (the gateway's Retry-After), not ms",
+}
 
 
 def _safe_div(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
-def model_block(s: ModelStats, duration_s: float) -> dict[str, Any]:
-    """One model's (or the totals') section of summary.json."""
-    h = s.h
-    outcomes = {name: s.outcomes.get(name, 0) for name in OUTCOMES}
-    failures = s.requests - s.successes
-    retry_after = h["retry_after_s"].summary()
-    throttled = h["throttled_ms"].summary()
-    throttled["total"] = round(s.throttled_total_ms, 3)
-    block = {
-        "requests": s.requests,
-        "attempts": s.attempts,
-        "successes": s.successes,
-        "failures": failures,
-        "outcomes": outcomes,
-        "errors": dict(s.errors.most_common(20)),
-        "success_rate": _safe_div(s.successes, s.requests),
-        "error_rate": _safe_div(failures, s.requests),
-        "rps": _safe_div(s.requests, duration_s),
-        "successful_rps": _safe_div(s.successes, duration_s),
-        "output_tokens_per_s": _safe_div(s.output_tokens, duration_s),
-        "e2e_ms": h["e2e_ms"].summary(),
-        "ttft_ms": h["ttft_ms"].summary(),
-        "ttfb_ms": h["ttfb_ms"].summary(),
-        "itl_ms": h["itl_ms"].summary(),
-        "tpot_ms": h["tpot_ms"].summary(),
-        "e2e_from_intended_ms": h["e2e_from_intended_ms"].summary(),
-        "e2e_with_throttle_ms": h["e2e_with_throttle_ms"].summary(),
-        "schedule_lag_ms": h["schedule_lag_ms"].summary(),
-        "tokens": {
-            "input": s.input_tokens,
-            "output": s.output_tokens,
-            "usage_missing": s.usage_missing,
-            "estimated_output": s.estimated_output_tokens,
-        },
-        "cost_usd": round(s.cost_usd, 8),
-        "cost_per_success_usd": _round(_safe_div(s.cost_usd, s.successes)),
-        "cost_per_1k_requests_usd": _round(_safe_div(s.cost_usd * 1000, s.requests)),
-        "unpriced_requests": s.unpriced,
-        "rate_limit": {
-            "responses_429": s.responses_429,
-            "retried_ok": s.retried_ok,
-            "gave_up": s.gave_up,
-            "retries": s.attempts - s.requests,
-            "retries_per_request": _safe_div(s.attempts - s.requests, s.requests),
-            "throttled_ms": throttled,
-            "retry_after_s": retry_after,
-            "last_remaining_requests": s.remaining_requests,
-            "last_remaining_tokens": s.remaining_tokens,
-        },
-        "cold_start": {
-            "count": s.cold_count,
-            "ttft_ms": h["cold_ttft_ms"].summary(),
-            "e2e_ms": h["cold_e2e_ms"].summary(),
-            "warm_ttft_ms": h["ttft_ms"].summary(),
-            "warm_e2e_ms": h["e2e_ms"].summary(),
-        },
-        "task_success": {
-            cat: round(s.task_passed.get(cat, 0) / n, 6) for cat, n in sorted(s.task_checked.items()) if n
-        },
-        "task_checked": dict(sorted(s.task_checked.items())),
-        "fallbacks": s.fallbacks,
-    }
-    return block
-
-
 def _round(x: float | None, digits: int = 10) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def build_summary(
-    stats: RunStats,
-    *,
-    run_id: str,
-    started_at: str,
-    duration_s: float,
-    host: str,
-    users: int,
-    shape: str = "closed",
-    workers: Any = None,
-    trusted: bool = True,
-    warnings: list[str] | None = None,
-    preflight: dict | None = None,
-    sink: dict | None = None,
-    slo: dict | None = None,
-    generator: dict | None = None,
-    calls_per_day: float = 10_000.0,
-) -> dict[str, Any]:
-    """The summary.json dict for a finished (or live) run."""
-    duration_s = max(duration_s, 1e-9)
-    models = {model: model_block(s, duration_s) for model, s in sorted(stats.models.items())}
-    totals = model_block(stats.totals(), duration_s)
-    cost_per_req = _safe_div(totals["cost_usd"], totals["requests"]) or 0.0
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "started_at": started_at,
-        "duration_s": round(duration_s, 3),
-        "host": host,
-        "workers": workers if workers is not None else {"count": 1},
-        "users": users,
-        "shape": shape,
-        "trusted": trusted,
-        "warnings": list(warnings or []),
-        "models": models,
-        "totals": totals,
-        "projection": {
-            "calls_per_day": calls_per_day,
-            "cost_per_request_usd": _round(cost_per_req),
-            "monthly_cost_usd": round(cost_per_req * calls_per_day * 30, 2),
-        },
-        "preflight": preflight or {"requests_by_model": {}, "models_offered": []},
-        "sink": sink or {"written": 0, "dropped": 0, "buffered_peak": 0, "flush_ms": {}},
-        "slo": slo or {"passed": True, "checks": []},
-        "generator": generator or {},
-    }
+@dataclass
+class Tokens:
+    input: int = 0
+    output: int = 0
+    usage_missing: int = 0
+    estimated_output: int = 0
 
 
-def write_summary(summary: dict[str, Any], path: Path) -> None:
+@dataclass
+class RateLimit:
+    responses_429: int = 0
+    retried_ok: int = 0
+    gave_up: int = 0
+    retries: int = 0
+    retries_per_request: float | None = None
+    throttled_ms: Latency = field(default_factory=dict)  # plus "total" (ms)
+    retry_after_s: Latency = field(default_factory=dict)  # seconds, not ms
+    last_remaining_requests: int | None = None
+    last_remaining_tokens: int | None = None
+
+
+@dataclass
+class ColdStart:
+    count: int = 0
+    ttft_ms: Latency = field(default_factory=dict)
+    e2e_ms: Latency = field(default_factory=dict)
+    warm_ttft_ms: Latency = field(default_factory=dict)
+    warm_e2e_ms: Latency = field(default_factory=dict)
+    count_all_workers: int = 0
+
+
+@dataclass
+class ModelSummary:
+    """One model's (or the totals') section of summary.json."""
+
+    requests: int = 0
+    attempts: int = 0
+    successes: int = 0
+    failures: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: {o: 0 for o in OUTCOMES})
+    errors: dict[str, int] = field(default_factory=dict)
+    success_rate: float | None = None
+    error_rate: float | None = None
+    rps: float | None = None
+    successful_rps: float | None = None
+    output_tokens_per_s: float | None = None
+    e2e_ms: Latency = field(default_factory=dict)
+    ttft_ms: Latency = field(default_factory=dict)
+    ttfb_ms: Latency = field(default_factory=dict)
+    itl_ms: Latency = field(default_factory=dict)
+    tpot_ms: Latency = field(default_factory=dict)
+    e2e_from_intended_ms: Latency = field(default_factory=dict)
+    e2e_with_throttle_ms: Latency = field(default_factory=dict)
+    schedule_lag_ms: Latency = field(default_factory=dict)
+    tokens: Tokens = field(default_factory=Tokens)
+    cost_usd: float = 0.0
+    cost_per_success_usd: float | None = None
+    cost_per_1k_requests_usd: float | None = None
+    unpriced_requests: int = 0
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    cold_start: ColdStart = field(default_factory=ColdStart)
+    task_success: dict[str, float] = field(default_factory=dict)
+    task_checked: dict[str, int] = field(default_factory=dict)
+    fallbacks: int = 0
+
+    @classmethod
+    def of(cls, s: ModelStats, duration_s: float) -> "ModelSummary":
+        h = s.h
+        failures = s.requests - s.successes
+        throttled = h["throttled_ms"].summary()
+        throttled["total"] = round(s.throttled_total_ms, 3)
+        return cls(
+            requests=s.requests, attempts=s.attempts, successes=s.successes, failures=failures,
+            outcomes={name: s.outcomes.get(name, 0) for name in OUTCOMES}, errors=dict(s.errors.most_common(20)),
+            success_rate=_safe_div(s.successes, s.requests), error_rate=_safe_div(failures, s.requests),
+            rps=_safe_div(s.requests, duration_s), successful_rps=_safe_div(s.successes, duration_s),
+            output_tokens_per_s=_safe_div(s.output_tokens, duration_s),
+            **{name: h[name].summary() for name in ("e2e_ms", "ttft_ms", "ttfb_ms", "itl_ms", "tpot_ms",
+                                                     "e2e_from_intended_ms", "e2e_with_throttle_ms",
+                                                     "schedule_lag_ms")},
+            tokens=Tokens(s.input_tokens, s.output_tokens, s.usage_missing, s.estimated_output_tokens),
+            cost_usd=round(s.cost_usd, 8), cost_per_success_usd=_round(_safe_div(s.cost_usd, s.successes)),
+            cost_per_1k_requests_usd=_round(_safe_div(s.cost_usd * 1000, s.requests)), unpriced_requests=s.unpriced,
+            rate_limit=RateLimit(
+                responses_429=s.responses_429, retried_ok=s.retried_ok, gave_up=s.gave_up,
+                retries=s.attempts - s.requests, retries_per_request=_safe_div(s.attempts - s.requests, s.requests),
+                throttled_ms=throttled, retry_after_s=h["retry_after_s"].summary(),
+                last_remaining_requests=s.remaining_requests, last_remaining_tokens=s.remaining_tokens),
+            cold_start=ColdStart(count=s.cold_count, ttft_ms=h["cold_ttft_ms"].summary(),
+                                 e2e_ms=h["cold_e2e_ms"].summary(), warm_ttft_ms=h["ttft_ms"].summary(),
+                                 warm_e2e_ms=h["e2e_ms"].summary(), count_all_workers=s.cold_count),
+            task_success={cat: round(s.task_passed.get(cat, 0) / n, 6)
+                          for cat, n in sorted(s.task_checked.items()) if n},
+            task_checked=dict(sorted(s.task_checked.items())),
+            fallbacks=s.fallbacks,
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelSummary":
+        kw = _known(cls, d)
+        for name, typ in (("tokens", Tokens), ("rate_limit", RateLimit), ("cold_start", ColdStart)):
+            if isinstance(d.get(name), dict):
+                kw[name] = typ(**_known(typ, d[name]))
+        return cls(**kw)
+
+
+@dataclass
+class Generator:
+    """The load generator's own health (summary.json ``generator``)."""
+
+    cpu_percent_mean: float | None = None
+    cpu_percent_max: float | None = None
+    interrupted_requests: int = 0
+    loop_lag_ms: Latency = field(default_factory=dict)
+    cpu_busy_share: float = 0.0  # highest share of 1 s CPU samples above trust.MAX_CPU_PERCENT, any process
+
+
+@dataclass
+class RunSummary:
+    schema_version: int = SCHEMA_VERSION
+    run_id: str = ""
+    started_at: str = ""
+    duration_s: float = 0.0
+    host: str = ""
+    workers: dict[str, Any] = field(default_factory=lambda: {"count": 1})
+    users: int = 0
+    shape: str = "closed"
+    trusted: bool = True
+    warnings: list[str] = field(default_factory=list)
+    models: dict[str, ModelSummary] = field(default_factory=dict)
+    totals: ModelSummary = field(default_factory=ModelSummary)
+    projection: dict[str, Any] = field(default_factory=dict)
+    preflight: dict[str, Any] = field(default_factory=lambda: {"requests_by_model": {}, "models_offered": []})
+    sink: dict[str, Any] = field(default_factory=lambda: {"written": 0, "dropped": 0, "buffered_peak": 0,
+                                                          "flush_ms": {}})
+    slo: dict[str, Any] = field(default_factory=lambda: {"passed": True, "checks": []})
+    generator: Generator = field(default_factory=Generator)
+    degraded: bool = False
+    exit_code: int = 0
+    notes: dict[str, str] = field(default_factory=lambda: dict(NOTES))
+    command_line: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # secrets redacted
+    versions: dict[str, str] = field(default_factory=dict)
+    windows: dict[str, Any] = field(default_factory=dict)  # windows.WindowStats.table(): the over-time series
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary.json dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunSummary":
+        kw = _known(cls, d)
+        kw["models"] = {m: ModelSummary.from_dict(b) for m, b in (d.get("models") or {}).items()}
+        if isinstance(d.get("totals"), dict):
+            kw["totals"] = ModelSummary.from_dict(d["totals"])
+        if isinstance(d.get("generator"), dict):
+            kw["generator"] = Generator(**_known(Generator, d["generator"]))
+        return cls(**kw)
+
+
+def _known(cls, d: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+@dataclass
+class RunContext:
+    """Everything a summary needs besides the merged stats."""
+
+    run_id: str
+    started_at: str = ""
+    duration_s: float = 0.0
+    host: str = ""
+    users: int = 0
+    shape: str = "closed"
+    workers: dict[str, Any] | None = None  # a master's workers section (nodes, finished, required, lost)
+    preflight: dict | None = None
+    sink: dict | None = None
+    generator: Generator = field(default_factory=Generator)
+    slos: list = field(default_factory=list)  # slo.SLO objects, evaluated on the summary
+    slo_result: dict | None = None  # an already evaluated result (kept as given)
+    trusted: bool | None = None  # None: judged here (core/trust.py)
+    warnings: list[str] = field(default_factory=list)  # the caller's own, after the trust warnings
+    activity_logs: list[dict] | None = None  # coldview.ActivityLog dicts, one per process
+    idle_s: float = 300.0
+    calls_per_day: float = 10_000.0
+    max_error_rate: float | None = None
+    untrusted_exit_code: int = 3
+    command_line: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    windows: dict[str, Any] = field(default_factory=dict)
+
+
+def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
+    """THE summary of a run (final, live or recomputed)."""
+    from loadkit.core.slo import evaluate, exit_code
+
+    duration_s = max(ctx.duration_s, 1e-9)
+    models = {model: ModelSummary.of(s, duration_s) for model, s in sorted(stats.models.items())}
+    totals = ModelSummary.of(stats.totals(), duration_s)
+    if ctx.activity_logs is not None:
+        # Cold starts from the gateway's view (equal to the per-process count in a single-process run).
+        all_view = cold_count_all_workers(ctx.activity_logs, ctx.idle_s)
+        for model, block in models.items():
+            block.cold_start.count_all_workers = all_view.get(model, 0)
+        totals.cold_start.count_all_workers = sum(all_view.get(m, 0) for m in models)
+    workers = ctx.workers if ctx.workers is not None else {"count": 1}
+    distributed = "nodes" in workers
+    verdict = judge(TrustFacts(
+        schedule_lag_p99_ms=totals.schedule_lag_ms.get("p99"),
+        loop_lag_p95_ms=(ctx.generator.loop_lag_ms or {}).get("p95"),
+        cpu_busy_share=ctx.generator.cpu_busy_share,
+        workers_finished=workers.get("finished") if distributed else None,
+        workers_required=workers.get("required") if distributed else None,
+        workers_lost=tuple(workers.get("lost") or ()),
+    ))
+    warnings = verdict.warnings + list(ctx.warnings)
+    interrupted = ctx.generator.interrupted_requests
+    if interrupted:
+        warnings.append(f"{interrupted} request(s) were cut off when users stopped (use --stop-timeout)")
+    err = totals.error_rate
+    if ctx.max_error_rate is not None and err is not None and err > ctx.max_error_rate:
+        warnings.append(f"error rate {err:.2%} is above --max-error-rate {ctx.max_error_rate:.2%}")
+    if ctx.max_error_rate is not None and totals.requests == 0:
+        warnings.append("no request completed")
+    cost_per_req = _safe_div(totals.cost_usd, totals.requests) or 0.0
+    summary = RunSummary(
+        run_id=ctx.run_id, started_at=ctx.started_at, duration_s=round(duration_s, 3), host=ctx.host,
+        workers=workers, users=ctx.users, shape=ctx.shape,
+        trusted=verdict.trusted if ctx.trusted is None else ctx.trusted, warnings=warnings,
+        models=models, totals=totals,
+        projection={"calls_per_day": ctx.calls_per_day, "cost_per_request_usd": _round(cost_per_req),
+                    "monthly_cost_usd": round(cost_per_req * ctx.calls_per_day * 30, 2)},
+        preflight=ctx.preflight or {"requests_by_model": {}, "models_offered": []},
+        sink=ctx.sink or {"written": 0, "dropped": 0, "buffered_peak": 0, "flush_ms": {}},
+        generator=ctx.generator, degraded=verdict.degraded,
+        command_line=list(ctx.command_line), settings=dict(ctx.settings), versions=dict(ctx.versions),
+        windows=ctx.windows or {},
+    )
+    if ctx.slo_result is not None:
+        summary.slo = ctx.slo_result
+    elif ctx.slos:
+        summary.slo = evaluate(ctx.slos, summary.to_dict())
+    summary.exit_code = int(exit_code(summary.to_dict(), summary.slo, max_error_rate=ctx.max_error_rate,
+                                      untrusted_exit_code=ctx.untrusted_exit_code))
+    return summary
+
+
+def build_summary(stats: RunStats, *, run_id: str, started_at: str, duration_s: float, host: str, users: int,
+                  shape: str = "closed", workers: Any = None, trusted: bool | None = None,
+                  warnings: list[str] | None = None, preflight: dict | None = None, sink: dict | None = None,
+                  slo: dict | None = None, generator: dict | None = None,
+                  calls_per_day: float = 10_000.0) -> dict[str, Any]:
+    """The summary.json dict from keyword facts (kept for callers of the older API): :func:`summarize`."""
+    ctx = RunContext(run_id=run_id, started_at=started_at, duration_s=duration_s, host=host, users=users,
+                     shape=shape, workers=workers, preflight=preflight, sink=sink,
+                     generator=Generator(**_known(Generator, generator or {})), slo_result=slo,
+                     trusted=True if trusted is None else trusted, warnings=list(warnings or []),
+                     calls_per_day=calls_per_day)
+    return summarize(stats, ctx).to_dict()
+
+
+def model_block(s: ModelStats, duration_s: float) -> dict[str, Any]:
+    """One model's (or the totals') section of summary.json, as a dict."""
+    return asdict(ModelSummary.of(s, duration_s))
+
+
+def metric_paths() -> tuple[frozenset[str], frozenset[str]]:
+    """(per-model paths, run-wide paths) of the numbers in a summary: what an SLO may name."""
+    def leaves(prefix: str, value: Any, out: set[str]) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                leaves(f"{prefix}{k}.", v, out)
+        elif not isinstance(value, (list, str)):
+            out.add(prefix[:-1])
+
+    from loadkit.core.metrics import LatencyHistogram
+
+    blank = LatencyHistogram().summary()
+    block = asdict(ModelSummary.of(ModelStats(), 1.0))
+    block["rate_limit"]["throttled_ms"] = {**blank, "total": 0.0}
+    model: set[str] = set()
+    leaves("", {k: v for k, v in block.items() if k not in ("errors", "task_success", "task_checked")}, model)
+    top: set[str] = {"trusted", "degraded", "duration_s", "users", "workers", "exit_code"}
+    leaves("", {"sink": {"written": 0, "dropped": 0, "buffered_peak": 0, "failed_flushes": 0, "flush_ms": blank},
+                "workers": {"count": 0, "finished": 0, "required": 0},
+                "generator": {**asdict(Generator()), "loop_lag_ms": blank}}, top)
+    return frozenset(model), frozenset(top)
+
+
+def write_summary(summary: dict[str, Any] | RunSummary, path: Path) -> None:
     """Write atomically (a reader never sees half a file)."""
+    if isinstance(summary, RunSummary):
+        summary = summary.to_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def read_summary(path: str | Path) -> RunSummary:
+    """A summary.json file as a :class:`RunSummary` (unknown keys of newer files ignored)."""
+    return RunSummary.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,77 @@
+"""Whether a run's numbers can be trusted: the one set of limits and the one judgement (DESIGN.md).
+
+A load generator that falls behind its schedule, is starved of CPU or loses
+workers measures itself as much as the gateway. :func:`judge` takes the
+run's facts (all of them stored in summary.json, so ``report recompute``
+reaches the same verdict) and says trusted or not, with one warning per
+reason, plus whether the run is degraded (a worker lost that the run was
+allowed to lose).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = ["MAX_SCHEDULE_LAG_P99_MS", "MAX_CPU_PERCENT", "MAX_CPU_BUSY_SHARE", "MAX_LOOP_LAG_P95_MS",
+           "TrustFacts", "Verdict", "cpu_busy_share", "judge"]
+
+# Past these the generator's numbers are not trusted.
+MAX_SCHEDULE_LAG_P99_MS = 10.0
+MAX_CPU_PERCENT = 90.0
+MAX_CPU_BUSY_SHARE = 0.2  # share of 1 s CPU samples above MAX_CPU_PERCENT
+# p95, not p99: a short run has few probes, and one hiccup must not condemn it; a generator late
+# by > 10 ms for 5 % of the run is systematically starved, and its tail latencies carry that delay.
+MAX_LOOP_LAG_P95_MS = 10.0
+
+
+def cpu_busy_share(samples_percent: Iterable[float]) -> float:
+    """Share (0-1) of CPU samples above :data:`MAX_CPU_PERCENT` (0 without samples)."""
+    samples = list(samples_percent)
+    return sum(1 for c in samples if c > MAX_CPU_PERCENT) / len(samples) if samples else 0.0
+
+
+@dataclass(frozen=True)
+class TrustFacts:
+    """What the judgement looks at; every field is in summary.json."""
+
+    schedule_lag_p99_ms: float | None = None
+    loop_lag_p95_ms: float | None = None
+    cpu_busy_share: float = 0.0  # the highest of any process of the run
+    workers_finished: int | None = None  # None: not a distributed run
+    workers_required: int | None = None
+    workers_lost: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    trusted: bool
+    degraded: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def judge(facts: TrustFacts) -> Verdict:
+    warnings: list[str] = []
+    lag = facts.schedule_lag_p99_ms
+    if lag is not None and lag > MAX_SCHEDULE_LAG_P99_MS:
+        warnings.append(f"generator schedule lag p99 {lag:.1f} ms > {MAX_SCHEDULE_LAG_P99_MS:.0f} ms: "
+                        "the generator fell behind its schedule; add workers or lower the rate")
+    loop = facts.loop_lag_p95_ms
+    if loop is not None and loop > MAX_LOOP_LAG_P95_MS:
+        warnings.append(f"generator event-loop lag p95 {loop:.1f} ms > {MAX_LOOP_LAG_P95_MS:.0f} ms: the generator "
+                        "was busy or starved of CPU, and its timings include that delay; add workers or free the CPU")
+    if facts.cpu_busy_share >= MAX_CPU_BUSY_SHARE:
+        warnings.append(f"generator CPU above {MAX_CPU_PERCENT:.0f} % for {MAX_CPU_BUSY_SHARE:.0%} or more of the "
+                        "run: timings include the generator's own queueing; add workers")
+    trusted = not warnings
+    lost = list(facts.workers_lost)
+    if lost:
+        warnings.append(
+            f"{len(lost)} worker(s) lost during the run ({', '.join(lost)}); their last reports are included, "
+            "what they did after them is not; the run is degraded")
+    if facts.workers_finished is not None and facts.workers_required is not None \
+            and facts.workers_finished < facts.workers_required:
+        trusted = False
+        warnings.append(f"{facts.workers_finished} worker(s) finished with a final report, {facts.workers_required} "
+                        "required (--require-workers / LOADKIT_REQUIRE_WORKERS)")
+    return Verdict(trusted=trusted, degraded=bool(lost), warnings=warnings)
