@@ -35,15 +35,12 @@ def cmd_recompute(args: argparse.Namespace) -> int:
     from loadkit.report.html import write_html_report
     from loadkit.report.junit import write_junit
     from loadkit.report.recompute import summary_from_records
-    from loadkit.core.slo import evaluate
     from loadkit.core.slo_inputs import slos_from_text
     from loadkit.core.summary import write_summary
     from loadkit.report.table import print_summary
 
     run_dir = _run_dir(args.run_dir)
-    summary = summary_from_records(run_dir)
-    if args.slo:
-        summary["slo"] = evaluate(slos_from_text(args.slo), summary)
+    summary = summary_from_records(run_dir, slos=slos_from_text(args.slo) if args.slo else None)
     write_summary(summary, run_dir / "summary.json")
     write_junit(summary["slo"], run_dir / "junit.xml", f"loadkit {summary['run_id']}")
     write_html_report(run_dir, calls_per_day=args.calls_per_day)

@@ -37,6 +37,7 @@ class WorkerSnapshot:
     loop_lag: LatencyHistogram = field(default_factory=LatencyHistogram)
     activity: dict[str, Any] = field(default_factory=dict)  # coldview.ActivityLog.to_dict()
     windows: WindowStats = field(default_factory=WindowStats)
+    timing_error: dict[str, Any] | None = None  # locust.monitor.TimingMonitor.to_dict()
     sent_at: float = field(default_factory=time.time)
 
     @property
@@ -51,6 +52,7 @@ class WorkerSnapshot:
             "cpu_busy_share": self.cpu_busy_share, "duration_s": self.duration_s, "in_flight": self.in_flight,
             "interrupted": self.interrupted, "loop_lag_ms": self.loop_lag.to_dict(), "activity": self.activity,
             "windows": windows if windows is not None else self.windows.to_dict(), "sent_at": self.sent_at,
+            "timing_error": self.timing_error,
         }
 
     @classmethod
@@ -65,7 +67,7 @@ class WorkerSnapshot:
             loop_lag=LatencyHistogram.from_dict(d["loop_lag_ms"]) if d.get("loop_lag_ms") else LatencyHistogram(),
             activity=d.get("activity") or {},
             windows=WindowStats.from_dict(d["windows"]) if d.get("windows") else WindowStats(),
-            sent_at=float(d.get("sent_at") or 0.0),
+            sent_at=float(d.get("sent_at") or 0.0), timing_error=d.get("timing_error"),
         )
 
     def newer(self, previous: "WorkerSnapshot | None") -> "WorkerSnapshot":

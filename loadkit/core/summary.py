@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from loadkit.core.cold import PREFLIGHT_E2E_NOTE, cold_source, with_preflight_cold
 from loadkit.core.coldview import cold_count_all_workers
 from loadkit.core.records import OUTCOMES
 from loadkit.core.stats import ModelStats, RunStats
@@ -83,6 +84,8 @@ class ColdStart:
     warm_ttft_ms: Latency = field(default_factory=dict)
     warm_e2e_ms: Latency = field(default_factory=dict)
     count_all_workers: int = 0
+    source: str = "run"  # "preflight" when the preflight's request was the model's cold sample
+    e2e_note: str | None = None
 
 
 @dataclass
@@ -168,6 +171,7 @@ class Generator:
     cpu_percent_max: float | None = None
     interrupted_requests: int = 0
     loop_lag_ms: Latency = field(default_factory=dict)
+    timing_error_ms: dict[str, Any] | None = None  # the run's own timing error (locust/monitor.py)
     cpu_busy_share: float = 0.0  # highest share of 1 s CPU samples above trust.MAX_CPU_PERCENT, any process
 
 
@@ -198,6 +202,8 @@ class RunSummary:
     settings: dict[str, Any] = field(default_factory=dict)  # secrets redacted
     versions: dict[str, str] = field(default_factory=dict)
     windows: dict[str, Any] = field(default_factory=dict)  # windows.WindowStats.table(): the over-time series
+    interrupted: bool = False  # stopped by a signal before its end
+    started_epoch_s: float | None = None  # wall clock of the start, s: time 0 of ``windows``
 
     def to_dict(self) -> dict[str, Any]:
         """The summary.json dict."""
@@ -246,6 +252,8 @@ class RunContext:
     settings: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     windows: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    started_epoch_s: float | None = None
 
 
 def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
@@ -253,6 +261,7 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
     from loadkit.core.slo import evaluate, exit_code
 
     duration_s = max(ctx.duration_s, 1e-9)
+    stats = with_preflight_cold(stats, ctx.preflight)  # the preflight's cold sample: a cold start, not a request
     models = {model: ModelSummary.of(s, duration_s) for model, s in sorted(stats.models.items())}
     totals = ModelSummary.of(stats.totals(), duration_s)
     if ctx.activity_logs is not None:
@@ -261,6 +270,15 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         for model, block in models.items():
             block.cold_start.count_all_workers = all_view.get(model, 0)
         totals.cold_start.count_all_workers = sum(all_view.get(m, 0) for m in models)
+    for model, block in models.items():
+        block.cold_start.source = cold_source(ctx.preflight, model)
+        if block.cold_start.source == "preflight":
+            block.cold_start.e2e_note = PREFLIGHT_E2E_NOTE
+            if ctx.activity_logs is not None:
+                block.cold_start.count_all_workers += 1  # the preflight's cold sample counts in both counts
+                totals.cold_start.count_all_workers += 1
+    if any(b.cold_start.source == "preflight" for b in models.values()):
+        totals.cold_start.source = "preflight"
     workers = ctx.workers if ctx.workers is not None else {"count": 1}
     distributed = "nodes" in workers
     verdict = judge(TrustFacts(
@@ -272,6 +290,8 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         workers_lost=tuple(workers.get("lost") or ()),
     ))
     warnings = verdict.warnings + list(ctx.warnings)
+    if ctx.interrupted:
+        warnings.append("the run was stopped before its end (a signal): the numbers cover the part that ran")
     interrupted = ctx.generator.interrupted_requests
     if interrupted:
         warnings.append(f"{interrupted} request(s) were cut off when users stopped (use --stop-timeout)")
@@ -292,7 +312,7 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         sink=ctx.sink or {"written": 0, "dropped": 0, "buffered_peak": 0, "flush_ms": {}},
         generator=ctx.generator, degraded=verdict.degraded,
         command_line=list(ctx.command_line), settings=dict(ctx.settings), versions=dict(ctx.versions),
-        windows=ctx.windows or {},
+        windows=ctx.windows or {}, interrupted=ctx.interrupted, started_epoch_s=ctx.started_epoch_s,
     )
     if ctx.slo_result is not None:
         summary.slo = ctx.slo_result

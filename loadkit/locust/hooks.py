@@ -30,20 +30,17 @@ import sys
 import time
 
 import gevent
-import psutil
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from loadkit.settings import Settings, env_name, flag_name, load_settings
 from loadkit.errors import LoadkitError
-from loadkit.core.stats import RunStats
 from loadkit.locust.runtime import Runtime, get_runtime, set_runtime
-from loadkit.locust import finish, monitor, sessions, stopfile
+from loadkit.locust import finish, sessions, stopfile
 
 log = logging.getLogger("loadkit")
 
 _installed = False
-LOOP_LAG_PROBE_S = 0.05
 _FINAL_WAIT_S = 15.0
 _WATCH_INTERVAL_S = 0.5
 
@@ -204,54 +201,14 @@ def _watch_workers(rt: Runtime, runner) -> None:
         for cid in live:
             rt.workers_joined.setdefault(cid, time.time())
         for cid in rt.workers_joined:
-            if cid in live or cid in rt.workers_lost or rt.worker_snapshots.get(cid, {}).get("final"):
+            if cid in live or cid in rt.workers_lost or rt.workers.is_final(cid):
                 continue
-            client = runner.clients.get(cid)
-            last = rt.worker_snapshots.get(cid, {})
-            rt.workers_lost[cid] = {
-                "lost_at": time.time(),
-                "lost_after_s": round(rt.duration_s(), 3),
-                "reason": "heartbeats stopped" if client is not None else "disconnected",
-                "last_report_at": last.get("sent_at"),
-            }
-            log.warning("worker %s lost (%s) %.1f s into the run; its last report (%s requests) is kept",
-                        cid, rt.workers_lost[cid]["reason"], rt.duration_s(),
-                        sum(m.get("requests", 0) for m in last.get("stats", {}).get("models", {}).values()))
+            reason = "heartbeats stopped" if runner.clients.get(cid) is not None else "disconnected"
+            rt.workers.note_lost(cid, reason, rt.duration_s())
         if live != known:
             _broadcast_membership(rt, runner, live)
             known = live
         gevent.sleep(_WATCH_INTERVAL_S)
-
-
-def _start_monitor(rt: Runtime) -> None:
-    proc = psutil.Process()
-    proc.cpu_percent(None)
-
-    def loop() -> None:
-        last_requests = 0
-        while True:
-            gevent.sleep(1.0)
-            cpu = proc.cpu_percent(None)
-            rt.cpu_samples.append(cpu)
-            requests = sum(s.requests for s in rt.stats.models.values())
-            runner = getattr(rt, "environment", None) and rt.environment.runner
-            if rt.sink is not None:
-                rt.sink.submit_worker({
-                    "users": getattr(runner, "user_count", 0) if runner else 0,
-                    "in_flight": rt.in_flight,
-                    "rps": float(requests - last_requests),
-                    "cpu_percent": float(cpu),
-                    "rss_mb": proc.memory_info().rss / 1e6,
-                    "user_greenlets": float(len(getattr(runner, "user_greenlets", ()) or ())) if runner else 0.0,
-                    "histogram_bytes": float(rt.stats.memory_bytes()),
-                })
-            last_requests = requests
-
-    rt.monitor = gevent.spawn(loop)
-    # Loop lag and each record's read lag (issue 17): a 2 ms probe, in loadkit/locust/monitor.py.
-    rt.timing = monitor.TimingMonitor(rt.loop_lag)
-    rt.timing.start()
-    rt.loop_lag_probe = rt.timing.probe
 
 
 def _on_test_start(environment, **_kw) -> None:
@@ -280,8 +237,8 @@ def _on_test_start(environment, **_kw) -> None:
         if rt.sink is not None:
             rt.sink.start()
             rt.sink.submit_run_event("start", {"users": rt.settings.users})
-    if getattr(rt, "monitor", None) is None:
-        _start_monitor(rt)
+    if not rt.trust.running:
+        rt.trust.start(rt)
 
 
 def _on_test_stop(environment, **_kw) -> None:
@@ -293,40 +250,17 @@ def _on_test_stop(environment, **_kw) -> None:
         sessions.on_test_stop(rt, environment)  # a web UI run: its summary/JUnit/report are written now
 
 
-def _snapshot(rt: Runtime, final: bool = False) -> dict:
-    sink_stats = rt.sink.stats() if rt.sink is not None else {}
-    cpu = rt.cpu_samples
-    return {
-        "worker": rt.worker,
-        "final": final,
-        "stats": rt.stats.to_dict(),
-        "sink": sink_stats,
-        "cpu_percent_mean": sum(cpu) / len(cpu) if cpu else 0.0,
-        "cpu_percent_max": max(cpu) if cpu else 0.0,
-        "cpu_over_90_share": (sum(1 for c in cpu if c > 90) / len(cpu)) if cpu else 0.0,
-        "duration_s": rt.duration_s(),
-        "in_flight": rt.in_flight,
-        "interrupted": rt.interrupted,
-        "loop_lag_ms": rt.loop_lag.to_dict(),
-        "timing_error": rt.timing.to_dict() if rt.timing is not None else None,
-        "activity": rt.activity.to_dict(),
-        "sent_at": time.time(),
-    }
-
-
 def _on_report_to_master(client_id, data, **_kw) -> None:
-    data["loadkit"] = _snapshot(get_runtime())
+    rt = get_runtime()
+    # Only the windows touched since the last report: the master keeps the newest copy of each.
+    data["loadkit"] = rt.snapshot().to_wire(windows=rt.windows.to_dict(only_dirty=True))
 
 
 def _on_worker_report(client_id, data, **_kw) -> None:
     snap = data.get("loadkit")
     if snap is None:
         return
-    rt = get_runtime()
-    prev = rt.worker_snapshots.get(client_id)
-    if prev is not None and prev.get("final"):
-        return  # a final snapshot is never replaced by an older periodic one
-    rt.worker_snapshots[client_id] = snap
+    get_runtime().workers.receive(client_id, snap)
 
 
 def _on_flush_request(msg, **_kw) -> None:
@@ -340,13 +274,12 @@ def _on_flush_request(msg, **_kw) -> None:
         gevent.sleep(0.05)
     if rt.sink is not None:
         rt.sink.stop(timeout_s=10.0)
-    rt.environment.runner.send_message("loadkit_final", _snapshot(rt, final=True))
+    rt.environment.runner.send_message("loadkit_final", rt.snapshot(final=True).to_wire())
     rt.sink = None  # stopped; a next run in the same web UI session starts a new one
 
 
 def _on_final_snapshot(msg, **_kw) -> None:
-    rt = get_runtime()
-    rt.worker_snapshots[msg.node_id] = msg.data
+    get_runtime().workers.receive(msg.node_id, msg.data)
 
 
 def _collect_final_snapshots(rt: Runtime, environment) -> list[str]:
@@ -357,10 +290,10 @@ def _collect_final_snapshots(rt: Runtime, environment) -> list[str]:
         runner.send_message("loadkit_flush", {}, cid)
     deadline = time.monotonic() + _FINAL_WAIT_S
     while time.monotonic() < deadline:
-        if all(rt.worker_snapshots.get(cid, {}).get("final") for cid in live):
+        if all(rt.workers.is_final(cid) for cid in live):
             break
         gevent.sleep(0.05)
-    return [cid for cid in live if not rt.worker_snapshots.get(cid, {}).get("final")]
+    return [cid for cid in live if not rt.workers.is_final(cid)]
 
 
 def _on_test_stopping(environment, **_kw) -> None:
@@ -387,10 +320,6 @@ def _on_quitting(environment, **_kw) -> None:
         silent = rt.final_collected
         if silent is None:  # stopped without test_stopping (never started, or an older Locust)
             silent = _collect_final_snapshots(rt, environment)
-        merged = RunStats(rt.stats.prices)
-        for snap in rt.worker_snapshots.values():
-            merged.merge(RunStats.from_dict(snap["stats"]))
-        rt.stats = merged
         finish.finish_run(rt, environment, silent_workers=silent)
         return
     if rt.sink is not None:

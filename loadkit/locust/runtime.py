@@ -1,40 +1,46 @@
-"""Per-process state of a Locust run: settings, stats, sink, cold tracking.
+"""Per-process state of a Locust run, made of small parts with one job each.
 
 One :class:`Runtime` per Locust process (local, master or worker), created in
-the ``init`` hook. Users call :meth:`Runtime.account` with every attempt
-record; that updates the mergeable stats, fires Locust's request event (so the
-normal stats and UI work, name = model) and hands the record to the sink.
-Nothing here blocks on I/O.
+the ``init`` hook. Its parts:
+
+- :class:`~loadkit.locust.recorder.Recorder` records an attempt (stats,
+  windows, Locust's request event, sink): users call :meth:`Runtime.account`;
+- :class:`~loadkit.locust.clock.OpenLoopClock` says when the next open-loop
+  request is due;
+- :class:`~loadkit.locust.workers.WorkerView` is a master's view of its
+  workers (snapshots, joins, losses);
+- :class:`~loadkit.locust.monitor.TrustMonitor` samples the generator's CPU
+  and event-loop lag.
+
+The older attribute names (``rt.stats``, ``rt.worker_snapshots``, ...) stay
+as properties, for locustfiles that use them.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import secrets
 import socket
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from loadkit.client.chat import ChatRequest
-from loadkit.workload.arrivals import ArrivalSchedule
 from loadkit.core.cold import ColdTracker
 from loadkit.core.coldview import ActivityLog
-from loadkit.settings import Settings, load_settings, redact, secrets_of
-from loadkit.core.metrics import LatencyHistogram, e2e_ms
 from loadkit.core.records import RequestRecord
-from loadkit.core.stats import RunStats
-
-log = logging.getLogger("loadkit")
+from loadkit.core.snapshot import WorkerSnapshot
+from loadkit.core.summary import Generator
+from loadkit.locust.clock import OpenLoopClock
+from loadkit.locust.trustmonitor import TrustMonitor
+from loadkit.locust.recorder import LLMRequestFailed, Recorder
+from loadkit.locust.workers import WorkerView
+from loadkit.settings import Settings, load_settings, redact, secrets_of
 
 __all__ = ["Runtime", "get_runtime", "new_run_id", "LLMRequestFailed"]
-
-
-class LLMRequestFailed(Exception):
-    """What Locust's failure table shows: a stable ``<outcome>: <key>`` text, no raw server text."""
 
 
 def new_run_id() -> str:
@@ -60,52 +66,66 @@ class SimpleWorkload:
         )
 
 
+def _delegate(part: str, name: str, doc: str) -> property:
+    """``rt.<name>`` reads and writes ``rt.<part>.<name>`` (the name it had before the split)."""
+    return property(lambda self: getattr(getattr(self, part), name),
+                    lambda self, value: setattr(getattr(self, part), name, value), doc=doc)
+
+
 class Runtime:
     def __init__(self, settings: Settings, role: str = "local", worker: str | None = None) -> None:
         self.settings = settings
         self.role = role
         self.worker = worker or f"{socket.gethostname()}-{os.getpid()}"
         self.run_id = settings.run_id or os.environ.get("LOADKIT_RUN_ID") or new_run_id()
-        self.stats = RunStats()
+        self.recorder = Recorder()
+        self.clock = OpenLoopClock()
+        self.workers = WorkerView()
+        self.trust = TrustMonitor()
         self.workload: Any = self._make_workload(settings)
-        self.sink = None
         self.secrets = secrets_of(settings)
+        self.command_line = list(sys.argv)
         self.started_wall: str | None = None
         self.started_at: float | None = None
+        self.started_epoch_s: float | None = None  # wall clock of the start: the windows' time 0
         self.stopped_at: float | None = None
         self.in_flight = 0
         self.cold = ColdTracker(settings.idle_s)
         self.activity = ActivityLog()  # for judging cold starts across workers (master view)
-        self.loop_lag = LatencyHistogram()  # wake-up delay of a periodic 50 ms sleep, ms
-        self.loop_lag_probe: Any = None
         self.timing: Any = None  # loadkit.locust.monitor.TimingMonitor once the run starts
-        self.schedule: ArrivalSchedule | None = None
-        self._last_intended_at = 0.0
         self.preflight: dict = {"requests_by_model": {}, "models_offered": []}
         self.preflight_failed: str | None = None
-        self.cpu_samples: list[float] = []
         self.model_map: dict[str, str] = {}
-        self.request_event = None
-        self.worker_snapshots: dict[str, dict] = {}
-        self.worker_meta: dict[str, dict] = {}
-        self._error_lines: dict[str, float] = {}
         self.interrupted = 0  # requests cut by Locust stopping a user mid-request
         # The run was still going when the process was told to quit (SIGTERM from
         # `docker stop`/Kubernetes, Ctrl-C): summary.json says ``interrupted``.
         self.run_interrupted = False
         self.stop_signal: str | None = None  # "SIGINT"/"SIGTERM" when `loadkit run` was stopped by one (stopfile)
         self.environment: Any = None
-        self.worker_index: int | None = None
-        # Live workers the master last announced (loadkit_workers): an open-loop
-        # schedule gives this process rate / worker_count.
-        self.worker_count = 1
-        # master only: membership over the run and the final-report round
-        self.workers_joined: dict[str, float] = {}
-        self.workers_lost: dict[str, dict] = {}
-        self.watcher: Any = None
-        self.final_collected: list[str] | None = None
-        self.monitor: Any = None
         self.slos: list = []
+
+    sink = _delegate("recorder", "sink", "the process's sink (None on a master)")
+    request_event = _delegate("recorder", "request_event", "Locust's request event")
+    windows = _delegate("recorder", "windows", "this process's 5 s windows")
+    schedule = _delegate("clock", "schedule", "the open-loop arrival schedule")
+    worker_index = _delegate("clock", "worker_index", "this worker's index among the live workers")
+    worker_count = _delegate("clock", "worker_count", "live workers: an open-loop process runs rate / count")
+    cpu_samples = _delegate("trust", "cpu_samples", "CPU percent samples")
+    loop_lag = _delegate("trust", "loop_lag", "event-loop lag histogram, ms")
+    worker_snapshots = _delegate("workers", "snapshots", "master: newest WorkerSnapshot per client id")
+    workers_joined = _delegate("workers", "joined", "master: client id -> when it joined")
+    workers_lost = _delegate("workers", "lost", "master: client id -> how it was lost")
+    watcher = _delegate("workers", "watcher", "master: the membership greenlet")
+    final_collected = _delegate("workers", "final_collected", "master: ids without a final report")
+
+    @property
+    def stats(self):
+        return self.recorder.stats
+
+    @stats.setter
+    def stats(self, value) -> None:
+        """A new RunStats means the numbers start again: the windows too."""
+        self.recorder.reset(value)
 
     @staticmethod
     def _make_workload(settings: Settings):
@@ -123,25 +143,8 @@ class Runtime:
         return redact(text, self.secrets)
 
     def next_intended_at(self) -> float | None:
-        """Open loop: the perf_counter time the next request of this process is due (None: closed loop).
-
-        One schedule per process, shared by its users: any free user takes the
-        next arrival, so a slow reply never delays later arrivals (no
-        coordinated omission); when no user is free, the lateness shows up as
-        schedule lag. The process's rate is the run's rate over the live worker
-        count, rebuilt from "now" when workers join or leave.
-        """
-        s = self.settings
-        if s.arrival == "closed":
-            return None
-        rate = s.rate_per_s / max(1, self.worker_count)
-        now = time.perf_counter()
-        if self.schedule is None or self.schedule.rate_per_s != rate:
-            start = now if self.schedule is None else max(now, self._last_intended_at)
-            rng = random.Random(f"{self.run_id}:{self.worker_index or 0}")
-            self.schedule = ArrivalSchedule(s.arrival, rate, start, rng)
-        self._last_intended_at = self.schedule.next_intended_at()
-        return self._last_intended_at
+        """Open loop: the perf_counter time the next request of this process is due (None: closed loop)."""
+        return self.clock.next_intended_at(self.settings, self.run_id)
 
     def mark_cold(self, model: str, now: float) -> bool:
         """True when this send is the model's first, or the first after ``idle_s`` without activity
@@ -149,41 +152,33 @@ class Runtime:
         return self.cold.mark_send(model, now)
 
     def account(self, rec: RequestRecord) -> None:
-        """Record one attempt everywhere: stats, Locust's request event, sink."""
-        cost = self.stats.add(rec)
-        if self.request_event is not None:
-            exc = None
-            if rec.outcome != "ok":
-                exc = LLMRequestFailed(f"{rec.outcome}: {rec.error_key or rec.status}")
-            self.request_event.fire(
-                request_type="STREAM" if rec.stream else "CHAT",
-                name=rec.model,
-                response_time=e2e_ms(rec),
-                response_length=rec.output_tokens,
-                response=None,
-                context={},
-                exception=exc,
-                start_time=rec.started_wall_ns / 1e9,
-                url=None,
-            )
-        if self.sink is not None:
-            self.sink.submit(rec, cost)
-        if rec.outcome not in ("ok", "rate_limited"):
-            self._log_error_once(rec)
+        """Record one attempt everywhere: stats, windows, Locust's request event, sink."""
+        self.recorder.account(rec)
 
-    def _log_error_once(self, rec: RequestRecord) -> None:
-        """One line per error kind per 10 s, never a traceback per request."""
-        key = f"{rec.model}:{rec.outcome}:{rec.error_key}"
-        now = time.monotonic()
-        if now - self._error_lines.get(key, -1e9) >= 10.0:
-            self._error_lines[key] = now
-            log.warning("%s request failed: %s (%s); further ones are counted, not logged, for 10 s",
-                        rec.model, rec.outcome, rec.error_key)
+    def snapshot(self, final: bool = False, windows: dict | None = None) -> WorkerSnapshot:
+        """This process's numbers as a worker snapshot (what a worker sends; a local run merges its own)."""
+        return WorkerSnapshot(
+            worker=self.worker, stats=self.stats, final=final,
+            sink=self.sink.stats() if self.sink is not None else {},
+            cpu_percent_mean=self.trust.cpu_percent_mean() or 0.0, cpu_percent_max=self.trust.cpu_percent_max() or 0.0,
+            cpu_busy_share=self.trust.cpu_busy_share(), duration_s=self.duration_s(), in_flight=self.in_flight,
+            interrupted=self.interrupted, loop_lag=self.loop_lag, activity=self.activity.to_dict(),
+            timing_error=self.timing.to_dict() if self.timing is not None else None,
+            windows=self.windows, sent_at=time.time())
+
+    def generator(self, loop_lag_ms: dict, interrupted: int, cpu_busy_share: float,
+                  timing_error_ms: dict | None = None) -> Generator:
+        """summary.json ``generator``: this process's CPU, the run's loop lag, interruptions and CPU share."""
+        return Generator(cpu_percent_mean=self.trust.cpu_percent_mean(), cpu_percent_max=self.trust.cpu_percent_max(),
+                         interrupted_requests=interrupted, loop_lag_ms=loop_lag_ms,
+                         cpu_busy_share=max(cpu_busy_share, self.trust.cpu_busy_share()),
+                         timing_error_ms=timing_error_ms)
 
     def mark_started(self) -> None:
         if self.started_at is None:
             self.started_at = time.perf_counter()
             self.started_wall = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            self.started_epoch_s = time.time()
 
     def mark_stopped(self) -> None:
         if self.started_at is not None and self.stopped_at is None:

@@ -39,10 +39,7 @@ def live_stats(rt: Runtime) -> RunStats:
     """This process's stats, or on a master the merge of the newest worker snapshots."""
     if rt.role != "master":
         return rt.stats
-    merged = RunStats(rt.stats.prices)
-    for snap in rt.worker_snapshots.values():
-        merged.merge(RunStats.from_dict(snap["stats"]))
-    return merged
+    return rt.workers.merged().stats
 
 
 class LiveWindows:

@@ -81,7 +81,6 @@ class ChatUser(User):
             if delay > 0:
                 gevent.sleep(delay)
         cold = rt.mark_cold(req.model, time.perf_counter())
-        rt.activity.note(req.model, time.time(), cold)
         rt.in_flight += 1
         try:
             attempts = self.chat_client.chat_with_retries(req, self.policy, intended_at=intended, sleep=gevent.sleep,
@@ -94,6 +93,8 @@ class ChatUser(User):
         finally:
             rt.in_flight -= 1
         rt.cold.mark_done(req.model, attempts[-1].done_at)
+        # noted at the first attempt's recorded send time, so `report recompute` rebuilds the same log
+        rt.activity.note(req.model, attempts[0].started_wall_ns / 1e9, cold)
         self._pause_after_connect_errors(attempts[-1].outcome)
         for rec in attempts:
             rec.cold = cold

@@ -22,8 +22,7 @@ from typing import Any
 
 from flask import Response, request
 
-from loadkit.core.cold import with_preflight_cold
-from loadkit.core.summary import build_summary
+from loadkit.core.summary import summarize
 from loadkit.locust import sessions
 from loadkit.locust.runtime import Runtime
 from loadkit.locust.sessions import live_stats
@@ -32,7 +31,7 @@ from loadkit.report.vendor import ASSETS, asset_text
 
 log = logging.getLogger("loadkit")
 
-__all__ = ["install_web_ui", "live_summary", "llm_rows", "live_stats", "TAB_KEY", "ASSET_ROUTE"]
+__all__ = ["install_web_ui", "live_summary", "llm_rows", "live_stats", "live_windows", "TAB_KEY", "ASSET_ROUTE"]
 
 ASSET_ROUTE = "/loadkit/static/"
 # Added to Locust's page: the vendored uPlot, loadkit's chart code and the LLM tab's extra panel
@@ -69,26 +68,21 @@ COLUMNS = [
 
 
 def live_summary(rt: Runtime) -> dict[str, Any]:
-    sink: dict[str, Any] = {"written": 0, "dropped": 0}
-    parts = [s.get("sink") or {} for s in rt.worker_snapshots.values()]
-    if rt.sink is not None:
-        parts.append(rt.sink.stats())
-    for p in parts:
-        sink["written"] += int(p.get("written", 0) or 0)
-        sink["dropped"] += int(p.get("dropped", 0) or 0)
+    """The run so far, built exactly as the final summary is (merged worker snapshots on a master)."""
+    from loadkit.locust.finish import run_context
+
     runner = rt.environment.runner if rt.environment is not None else None
-    return build_summary(
-        with_preflight_cold(live_stats(rt), rt.preflight),  # the preflight's cold sample, as summary.json
-        run_id=rt.run_id,
-        started_at=rt.started_wall or "",
-        duration_s=rt.duration_s() or 1e-9,
-        host=rt.settings.host or (rt.environment.host if rt.environment is not None else "") or "",
-        users=getattr(runner, "user_count", 0) or 0,
-        workers={"count": len(rt.worker_snapshots) or 1},
-        preflight=rt.preflight,
-        sink=sink,
-        calls_per_day=rt.settings.calls_per_day,
-    )
+    ctx, view = run_context(rt, rt.environment, users=getattr(runner, "user_count", 0) or 0)
+    ctx.duration_s = rt.duration_s() or 1e-9
+    return summarize(view.stats, ctx).to_dict()
+
+
+def live_windows(rt: Runtime) -> dict[str, Any]:
+    """``/loadkit/windows``: the run's 5 s windows so far, merged across workers (report/series.py's table)."""
+    view = rt.workers.merged() if rt.role == "master" else rt.workers.merged(own=rt.snapshot())
+    start = rt.started_epoch_s
+    end = None if start is None else start + rt.duration_s()
+    return {"run_id": rt.run_id, **view.windows.table(start, end)}
 
 
 def _r(x: float | None, digits: int = 1) -> Any:
@@ -217,6 +211,11 @@ def install_web_ui(environment, rt: Runtime) -> None:
         body = json.dumps(live_summary(rt), indent=2)
         return Response(body, mimetype="application/json",
                         headers={"Content-Disposition": f'attachment; filename="summary-{rt.run_id}.json"'})
+
+    @app.route("/loadkit/windows")
+    @protected
+    def _windows_json():
+        return Response(json.dumps(live_windows(rt)), mimetype="application/json")
 
     @app.route("/loadkit/rows.json")
     @protected

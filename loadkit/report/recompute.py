@@ -82,34 +82,91 @@ def run_duration_s(run_dir: str | Path) -> float:
     return _wall_span_s(read_records(run_dir))
 
 
-def summary_from_records(run_dir: str | Path, prices=None) -> dict[str, Any]:
+def _activity_logs(run_dir: Path) -> list[dict[str, Any]]:
+    """One cold-start activity log per records file (per process), as the workers kept them live:
+    each request noted at its first attempt's send time, cold or not."""
+    from loadkit.core.coldview import ActivityLog
+
+    logs = []
+    for path in record_files(run_dir):
+        log_ = ActivityLog()
+        for d in _iter_file(path):
+            if int(d.get("attempt", 1) or 1) == 1:
+                log_.note(d.get("model", "?"), d.get("started_wall_ns", 0) / 1e9, bool(d.get("cold")))
+        logs.append(log_.to_dict())
+    return logs
+
+
+def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        try:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError:
+                        pass
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            pass
+
+
+def summary_from_records(run_dir: str | Path, prices=None, slos: list | None = None) -> dict[str, Any]:
     """A fresh summary dict (the summary.json contract) computed from the raw records.
 
-    Run facts the records do not hold (run id, host, users, sink, warnings,
-    trusted, …) are taken from the existing summary.json when there is one;
-    every per-model and total number is recomputed. The ``slo`` block is left
-    as it was; re-evaluate with :func:`loadkit.core.slo.evaluate`."""
-    from loadkit.core.cold import with_preflight_cold
-    from loadkit.core.summary import build_summary
+    Every per-model and total number, the windows and the cold starts across
+    workers are recomputed from the records of every process (a distributed
+    run's ``workers/<id>/records.jsonl.gz`` included). Run facts the records do
+    not hold (run id, host, users, workers, sink, generator health, settings,
+    versions) come from the existing summary.json; trust, warnings and the exit
+    code are judged again by the same :func:`loadkit.core.summary.summarize`.
+    ``slos``: evaluate these (else the old ``slo`` block is kept)."""
+    from loadkit.core.summary import Generator, RunContext, RunSummary, summarize
+    from loadkit.core.windows import WindowStats, done_wall_s
 
     run_dir = Path(run_dir)
     old: dict[str, Any] = {}
     if (run_dir / "summary.json").exists():
         old = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    prev = RunSummary.from_dict(old)
     records = read_records(run_dir)
     stats = RunStats(prices)
-    for record in sorted(records, key=lambda r: r.started_wall_ns):
+    windows = WindowStats()
+    # in completion order, as a live run accounts them ("last remaining" headers are the last answer's)
+    for record in sorted(records, key=done_wall_s):
         stats.add(record)
-    stats = with_preflight_cold(stats, old.get("preflight"))  # the preflight's cold sample, as the live summary
+        windows.add(record)
     duration_s = float(old.get("duration_s") or _wall_span_s(records) or 1.0)
-    kwargs = {key: old[key] for key in ("workers", "trusted", "warnings", "preflight", "sink", "slo", "shape")
-              if key in old}
-    return build_summary(
-        stats,
-        run_id=old.get("run_id", run_dir.name),
-        started_at=old.get("started_at", ""),
-        duration_s=duration_s,
-        host=old.get("host", ""),
-        users=old.get("users", 0),
-        **kwargs,
+    start_s = _start_epoch_s(old, records)
+    settings = old.get("settings") or {}
+    # A summary written by a run (it records its settings) is judged again from its facts; warnings the
+    # summary did not judge itself (e.g. a sink fallback) are kept as they were. Others keep their verdict.
+    judged = bool(settings)
+    extra = [w for w in old.get("warnings", []) if not judged or w.startswith(_KEPT_WARNINGS)]
+    ctx = RunContext(
+        run_id=old.get("run_id", run_dir.name), started_at=old.get("started_at", ""), duration_s=duration_s,
+        host=old.get("host", ""), users=old.get("users", 0), shape=old.get("shape", "closed"),
+        workers=old.get("workers"), preflight=old.get("preflight"), sink=old.get("sink"),
+        generator=prev.generator if old.get("generator") else Generator(),
+        slos=list(slos or []), slo_result=None if slos else old.get("slo"),
+        trusted=None if judged else old.get("trusted", True), warnings=extra,
+        activity_logs=_activity_logs(run_dir), idle_s=float(settings.get("idle_s", 300.0)),
+        calls_per_day=float((old.get("projection") or {}).get("calls_per_day", settings.get("calls_per_day", 10_000.0))),
+        max_error_rate=float(settings["max_error_rate"]) if judged else None,
+        untrusted_exit_code=int(settings.get("untrusted_exit_code", 3)),
+        command_line=old.get("command_line") or [], settings=settings, versions=old.get("versions") or {},
+        windows=windows.table(start_s, None if start_s is None else start_s + duration_s),
+        interrupted=bool(old.get("interrupted")), started_epoch_s=start_s,
     )
+    return summarize(stats, ctx).to_dict()
+
+
+_KEPT_WARNINGS = ("InfluxDB",)
+
+
+def _start_epoch_s(old: dict[str, Any], records: list[RequestRecord]) -> float | None:
+    """The run's start on the wall clock: summary.json's ``started_epoch_s`` (or its windows' origin),
+    else the first send."""
+    if old.get("started_epoch_s"):
+        return float(old["started_epoch_s"])
+    return min((r.started_wall_ns for r in records), default=0) / 1e9 or None
