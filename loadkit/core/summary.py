@@ -204,6 +204,7 @@ class RunSummary:
     windows: dict[str, Any] = field(default_factory=dict)  # windows.WindowStats.table(): the over-time series
     interrupted: bool = False  # stopped by a signal before its end
     started_epoch_s: float | None = None  # wall clock of the start, s: time 0 of ``windows``
+    stop_signal: str | None = None  # "SIGINT"/"SIGTERM" when `loadkit run` was stopped by one
 
     def to_dict(self) -> dict[str, Any]:
         """The summary.json dict."""
@@ -254,6 +255,7 @@ class RunContext:
     windows: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     started_epoch_s: float | None = None
+    stop_signal: str | None = None
 
 
 def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
@@ -312,7 +314,7 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         sink=ctx.sink or {"written": 0, "dropped": 0, "buffered_peak": 0, "flush_ms": {}},
         generator=ctx.generator, degraded=verdict.degraded,
         command_line=list(ctx.command_line), settings=dict(ctx.settings), versions=dict(ctx.versions),
-        windows=ctx.windows or {}, interrupted=ctx.interrupted, started_epoch_s=ctx.started_epoch_s,
+        windows=ctx.windows or {}, interrupted=ctx.interrupted, started_epoch_s=ctx.started_epoch_s, stop_signal=ctx.stop_signal,
     )
     if ctx.slo_result is not None:
         summary.slo = ctx.slo_result

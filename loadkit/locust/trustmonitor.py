@@ -54,6 +54,8 @@ class TrustMonitor:
             while True:
                 gevent.sleep(CPU_SAMPLE_S)
                 cpu = proc.cpu_percent(None)
+                if rt.stopped_at is not None:
+                    continue  # between runs (web UI): an idle generator is not the run's generator
                 self.cpu_samples.append(cpu)
                 requests = sum(s.requests for s in rt.stats.models.values())
                 runner = rt.environment.runner if rt.environment is not None else None

@@ -156,7 +156,7 @@ def summary_from_records(run_dir: str | Path, prices=None, slos: list | None = N
         untrusted_exit_code=int(settings.get("untrusted_exit_code", 3)),
         command_line=old.get("command_line") or [], settings=settings, versions=old.get("versions") or {},
         windows=windows.table(start_s, None if start_s is None else start_s + duration_s),
-        interrupted=bool(old.get("interrupted")), started_epoch_s=start_s,
+        interrupted=bool(old.get("interrupted")), started_epoch_s=start_s, stop_signal=old.get("stop_signal"),
     )
     return summarize(stats, ctx).to_dict()
 
