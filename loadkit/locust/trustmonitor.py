@@ -73,6 +73,17 @@ class TrustMonitor:
 
         self.greenlets = [gevent.spawn(sample)]
         # Loop lag and each record's read lag (issue 17): a 2 ms probe, loadkit/locust/monitor.py.
-        rt.timing = TimingMonitor(self.loop_lag)
+        rt.timing = TimingMonitor(_WhileRunning(self, rt))
         rt.timing.start()
         self.greenlets.append(rt.timing.probe)
+
+
+class _WhileRunning:
+    """The loop-lag histogram as the probe sees it: wakes between runs (web UI) are not the run's."""
+
+    def __init__(self, monitor: TrustMonitor, rt: Any) -> None:
+        self.monitor, self.rt = monitor, rt
+
+    def record(self, value_ms: float) -> None:
+        if self.rt.stopped_at is None:
+            self.monitor.loop_lag.record(value_ms)  # read at each call: a new run resets the histogram
