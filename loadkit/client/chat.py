@@ -23,10 +23,21 @@ from typing import Any
 
 import orjson
 
-from loadkit.client import retry as ratelimit
+from loadkit.client.retry import RetryPolicy
 from loadkit.core.records import RequestRecord
-from loadkit.protocol.sse import SSEDecoder, SSEError
-from loadkit.transport import Transport, TransportError
+from loadkit.core.redact import error_key, redact, safe_label
+from loadkit.protocol import ratelimit
+from loadkit.protocol.chat_stream import ChatStream
+from loadkit.protocol.encoding import BodyDecodeError, body_decoder, media_type
+from loadkit.transport import (
+    Transport,
+    TransportBadFraming,
+    TransportBrokenStream,
+    TransportConnectError,
+    TransportError,
+    TransportTimeout,
+    TransportTLSError,
+)
 
 __all__ = ["ChatRequest", "ChatClient", "estimate_tokens"]
 
@@ -72,7 +83,8 @@ class ChatRequest:
         return total
 
 
-def _error_key(status: int, body: bytes) -> str:
+def _error_body_key(status: int, body: bytes, secrets: tuple[str, ...]) -> str:
+    """``http_<status>`` plus the body's ``error.code``/``error.type`` when there is one (redacted, bounded)."""
     key = f"http_{status}"
     try:
         data = orjson.loads(body)
@@ -80,10 +92,23 @@ def _error_key(status: int, body: bytes) -> str:
         return key
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, dict):
-        code = err.get("code") or err.get("type")
-        if isinstance(code, str) and code and len(code) <= 64:
-            return f"{key}:{code}"
+        return error_key(key, err.get("code") or err.get("type"), secrets)
     return key
+
+
+def _transport_verdict(exc: TransportError, during_body: bool) -> tuple[str, str]:
+    """(outcome, error key) of a transport failure; typed, never a string match on the message."""
+    if isinstance(exc, TransportTimeout):
+        return "timeout", "timeout"
+    if isinstance(exc, TransportBadFraming):
+        return "upstream_error", f"http_{exc.status or 200}:bad_framing"
+    if isinstance(exc, TransportTLSError):
+        return "connect_error", "tls_error"
+    if isinstance(exc, TransportBrokenStream):
+        return ("in_stream_error", "stream_broken") if during_body else ("connect_error", "connection_closed")
+    if isinstance(exc, TransportConnectError):
+        return "connect_error", "connect_error"
+    return "connect_error", exc.key
 
 
 class ChatClient:
@@ -99,6 +124,7 @@ class ChatClient:
         target: str = "gateway",
         clock: Callable[[], float] = time.perf_counter,
         wall_ns: Callable[[], int] = time.time_ns,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._transport = transport
         self._path = path
@@ -106,6 +132,8 @@ class ChatClient:
         self._target = target
         self._clock = clock
         self._wall_ns = wall_ns
+        # Everything the gateway sends back is redacted against these before it is kept.
+        self._secrets = tuple(s for s in (api_key, *secrets) if s)
         self._headers = {
             "content-type": "application/json",
             "accept": "text/event-stream, application/json",
@@ -113,6 +141,9 @@ class ChatClient:
         }
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
+        # perf_counter of the attempt now with the gateway (None between attempts): what a user that is
+        # stopped mid-request records as the interrupted attempt's send time.
+        self.in_flight_since: float | None = None
 
     def close(self) -> None:
         self._transport.close()
@@ -133,46 +164,71 @@ class ChatClient:
         rec.started_wall_ns = self._wall_ns()
         rec.sent_at = clock()
         rec.intended_at = rec.sent_at if intended_at is None else intended_at
+        self.in_flight_since = rec.sent_at
+        rec = self._exchange(rec, req, body, headers)
+        self.in_flight_since = None  # not in a finally: a user cut mid-request reads it after the exception
+        return rec
+
+    def _exchange(self, rec: RequestRecord, req: ChatRequest, body: bytes, headers: dict[str, str]) -> RequestRecord:
+        clock = self._clock
         try:
             resp = self._transport.send("POST", self._path, body, headers)
         except TransportError as exc:
             rec.done_at = clock()
-            rec.outcome = "timeout" if exc.key == "timeout" else "connect_error"
-            rec.error_key = exc.key if exc.key != "connect_error" else "connect_error"
-            if exc.key == "stream_broken":
-                rec.outcome, rec.error_key = "connect_error", "connection_closed"
+            rec.outcome, rec.error_key = _transport_verdict(exc, during_body=False)
+            if isinstance(exc, TransportBadFraming):
+                rec.status = exc.status
             return rec
         rec.headers_at = clock()
         rec.status = resp.status
         h = resp.headers
         rec.ratelimit_remaining_requests = ratelimit.remaining(h, "requests")
         rec.ratelimit_remaining_tokens = ratelimit.remaining(h, "tokens")
+        try:
+            decode = body_decoder(h.get("content-encoding"))
+        except BodyDecodeError as exc:
+            resp.close()  # not read: the connection is discarded, not reused
+            rec.done_at = clock()
+            rec.outcome = "upstream_error" if resp.status >= 500 or resp.status == 200 else "client_error"
+            if resp.status == 429:
+                rec.outcome = "rate_limited"
+            rec.error_key = f"http_{resp.status}:{exc.key}"
+            return rec
         if resp.status != 200:
-            self._read_error(resp, rec)
+            self._read_error(resp, rec, decode)
             if resp.status == 429:
                 rec.retry_after_s = ratelimit.retry_after_s(h)
             return rec
-        if req.stream and "text/event-stream" in h.get("content-type", ""):
-            self._read_stream(resp, rec, req)
+        if req.stream and media_type(h.get("content-type")) == "text/event-stream":
+            self._read_stream(resp, rec, req, decode)
         else:
-            self._read_whole(resp, rec, req)
+            self._read_whole(resp, rec, req, decode)
         return rec
 
-    def _read_error(self, resp, rec: RequestRecord) -> None:
+    def _read_body(self, resp, decode, limit: int | None) -> bytes:
+        """The whole body (at most ``limit`` bytes kept), transfer- and content-decoded; closes ``resp``."""
         chunks: list[bytes] = []
         size = 0
         try:
             for chunk in resp.iter_chunks():
-                if size < _MAX_ERROR_BODY:
+                if decode is not None:
+                    chunk = decode(chunk)
+                if limit is None or size < limit:
                     chunks.append(chunk)
                 size += len(chunk)
-        except TransportError:
-            pass
         finally:
             resp.close()
-        rec.done_at = self._clock()
+        data = b"".join(chunks)
+        return data if limit is None else data[:limit]
+
+    def _read_error(self, resp, rec: RequestRecord, decode) -> None:
         status = rec.status or 0
-        rec.error_key = _error_key(status, b"".join(chunks)[:_MAX_ERROR_BODY])
+        try:
+            body = self._read_body(resp, decode, _MAX_ERROR_BODY)
+        except (TransportError, BodyDecodeError):
+            body = b""
+        rec.done_at = self._clock()
+        rec.error_key = _error_body_key(status, body, self._secrets)
         if status == 429:
             rec.outcome = "rate_limited"
         elif 400 <= status < 500:
@@ -184,7 +240,7 @@ class ChatClient:
         rec.estimated_output_tokens = events
         completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
         if isinstance(completion, int) and not isinstance(completion, bool) and completion >= 0:
-            rec.output_tokens = usage["completion_tokens"]
+            rec.output_tokens = completion
             prompt = usage.get("prompt_tokens")
             rec.input_tokens = prompt if isinstance(prompt, int) and prompt >= 0 else estimate_tokens(" " * req.input_chars())
             rec.usage_reported = True
@@ -192,133 +248,78 @@ class ChatClient:
             rec.output_tokens = events if events else estimate_tokens(text)
             rec.input_tokens = estimate_tokens(" " * req.input_chars())
 
-    def _read_whole(self, resp, rec: RequestRecord, req: ChatRequest) -> None:
-        chunks: list[bytes] = []
+    def _read_whole(self, resp, rec: RequestRecord, req: ChatRequest, decode) -> None:
         try:
-            for chunk in resp.iter_chunks():
-                chunks.append(chunk)
+            body = self._read_body(resp, decode, None)
         except TransportError as exc:
             rec.done_at = self._clock()
-            rec.outcome = "timeout" if exc.key == "timeout" else "in_stream_error"
-            rec.error_key = exc.key
-            resp.close()
+            rec.outcome, rec.error_key = _transport_verdict(exc, during_body=True)
             return
-        resp.close()
+        except BodyDecodeError as exc:
+            rec.done_at = self._clock()
+            rec.outcome, rec.error_key = "upstream_error", exc.key
+            return
         rec.done_at = self._clock()
         try:
-            data = orjson.loads(b"".join(chunks))
+            data = orjson.loads(body)
+            if isinstance(data, dict) and isinstance(data.get("error"), dict):
+                rec.outcome, rec.error_key = "upstream_error", _error_body_key(200, body, self._secrets)
+                return
             choice = data["choices"][0]
             message = choice.get("message") or {}
             text = message.get("content") or message.get("reasoning_content") or ""
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
             rec.outcome, rec.error_key = "upstream_error", "invalid_json"
             return
-        if isinstance(data.get("error"), dict):
-            rec.outcome, rec.error_key = "upstream_error", _error_key(200, b"".join(chunks))
-            return
         if not isinstance(text, str):
             text = ""
-        rec.finish_reason = choice.get("finish_reason")
-        if text:
-            rec.first_token_at = None  # no token timing without streaming
+        reason = choice.get("finish_reason")
+        rec.finish_reason = safe_label(reason if isinstance(reason, str) or reason is None else str(reason), self._secrets)
         self._finish_tokens(rec, req, data.get("usage"), 0, text)
         if not rec.usage_reported:
             rec.output_tokens = estimate_tokens(text)
         if req.keep_content:
-            rec.content = text
+            rec.content = redact(text, self._secrets)
         self._set_final_outcome(rec, req)
 
-    def _read_stream(self, resp, rec: RequestRecord, req: ChatRequest) -> None:
+    def _read_stream(self, resp, rec: RequestRecord, req: ChatRequest, decode) -> None:
         clock = self._clock
-        decoder = SSEDecoder()
-        token_times = rec.token_times
-        loads = orjson.loads
-        pieces: list[str] | None = [] if req.keep_content else None
-        usage = None
-        done = False
-        error_key = None
-        finish = None
-        events = 0
+        parser = ChatStream(keep_content=req.keep_content, secrets=self._secrets)
+        failure: tuple[str, str] | None = None
         try:
-            try:
-                for chunk in resp.iter_chunks():
-                    now = clock()
-                    for ev in decoder.feed(chunk):
-                        if rec.first_event_at is None:
-                            rec.first_event_at = now
-                        data = ev.data
-                        if data == "[DONE]":
-                            done = True
-                            continue
-                        if ev.event == "error":
-                            error_key = error_key or "error_event"
-                            continue
-                        try:
-                            obj = loads(data)
-                        except orjson.JSONDecodeError:
-                            error_key = error_key or "invalid_json_event"
-                            continue
-                        if not isinstance(obj, dict):
-                            continue
-                        err = obj.get("error")
-                        if err:
-                            if error_key is None:
-                                code = err.get("code") or err.get("type") if isinstance(err, dict) else None
-                                error_key = f"error_event:{code}" if isinstance(code, str) and len(code) <= 64 else "error_event"
-                            continue
-                        try:
-                            choices = obj.get("choices")
-                            if choices:
-                                choice = choices[0]
-                                delta = choice.get("delta")
-                                if delta:
-                                    text = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
-                                    if text and isinstance(text, str):
-                                        if rec.first_token_at is None:
-                                            rec.first_token_at = now
-                                        token_times.append(now)
-                                        events += 1
-                                        if pieces is not None:
-                                            pieces.append(text)
-                                reason = choice.get("finish_reason")
-                                if reason:
-                                    finish = reason if isinstance(reason, str) else str(reason)[:64]
-                        except (AttributeError, TypeError, KeyError, IndexError):
-                            # JSON, but not a chat chunk ("choices": [null], "delta": 5, ...)
-                            error_key = error_key or "invalid_chunk"
-                        u = obj.get("usage")
-                        if u:
-                            usage = u
-                for ev in decoder.close():
-                    if ev.data == "[DONE]":
-                        done = True
-            except SSEError:
-                error_key = error_key or "sse_invalid"
-        except TransportError as exc:
-            rec.done_at = clock()
-            resp.close()
-            rec.finish_reason = finish
-            self._finish_tokens(rec, req, usage, events, "".join(pieces or ()))
-            if exc.key == "timeout":
-                rec.outcome, rec.error_key = "timeout", "timeout"
+            for chunk in resp.iter_chunks():
+                now = clock()
+                if decode is not None:
+                    chunk = decode(chunk)
+                parser.feed(chunk, now)
+                if parser.failed:
+                    break  # e.g. an event over the bound: the rest is not read, the connection is discarded
             else:
-                rec.outcome, rec.error_key = "in_stream_error", error_key or "stream_broken"
-            return
+                parser.close(clock())
+        except TransportError as exc:
+            failure = _transport_verdict(exc, during_body=True)
+        except BodyDecodeError as exc:
+            failure = ("in_stream_error", exc.key)
+        finally:
+            resp.close()
         rec.done_at = clock()
-        resp.close()
-        rec.finish_reason = finish
-        text = "".join(pieces) if pieces is not None else ""
-        self._finish_tokens(rec, req, usage, events, text)
-        if pieces is not None:
+        rec.first_event_at = parser.first_event_at
+        rec.token_times = parser.token_times
+        rec.first_token_at = parser.token_times[0] if parser.token_times else None
+        rec.finish_reason = parser.finish_reason
+        text = parser.text
+        self._finish_tokens(rec, req, parser.usage, len(parser.token_times), text)
+        if req.keep_content:
             rec.content = text
-        if error_key is not None:
-            rec.outcome, rec.error_key = "in_stream_error", error_key
+        if failure is not None:
+            outcome, key = failure
+            if outcome == "in_stream_error" and parser.error_key is not None:
+                key = parser.error_key  # the gateway said why before the connection broke
+            rec.outcome, rec.error_key = outcome, key
             return
-        if rec.first_event_at is None:
-            rec.outcome, rec.error_key = "in_stream_error", "no_events"
-            return
-        if not done and finish is None:
-            rec.outcome, rec.error_key = "in_stream_error", "stream_ended_early"
+        verdict = parser.verdict()
+        if verdict is not None:
+            rec.outcome, rec.error_key = verdict
             return
         self._set_final_outcome(rec, req)
 
@@ -326,21 +327,28 @@ class ChatClient:
     def _set_final_outcome(rec: RequestRecord, req: ChatRequest) -> None:
         if rec.finish_reason == "length" and not req.allow_truncation:
             rec.outcome, rec.error_key = "truncated", "finish_length"
+        elif rec.finish_reason == "content_filter":
+            # The gateway answered, but withheld the answer: not a success, and counted on its own.
+            rec.outcome, rec.error_key = "content_filter", "finish_content_filter"
         else:
             rec.outcome = "ok"
 
     def chat_with_retries(
         self,
         req: ChatRequest,
-        policy: ratelimit.RetryPolicy,
+        policy: RetryPolicy,
         *,
         intended_at: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        on_attempt: Callable[[RequestRecord], None] | None = None,
     ) -> list[RequestRecord]:
         """Send ``req``, retrying 429s per ``policy``; returns every attempt, the last one ``final``.
 
-        Each attempt's ``throttled_s`` is the total time waited before it.
+        ``on_attempt`` is called with each attempt as soon as it ends (its ``final`` already decided), before
+        any wait: a retry chain cut off during a wait has accounted every attempt it made. Each attempt's
+        ``throttled_s`` is the total time waited before it; ``retry_after_s`` is capped at
+        ``policy.max_backoff_s``, for accounting as for waiting.
         """
         rng = rng or random.Random()
         attempts: list[RequestRecord] = []
@@ -350,19 +358,21 @@ class ChatClient:
             rec = self.chat(req, intended_at)
             rec.attempt = len(attempts) + 1
             rec.throttled_s = throttled
+            if rec.retry_after_s is not None:
+                rec.retry_after_s = min(rec.retry_after_s, policy.max_backoff_s)
             if first_sent is None:
                 first_sent = rec.sent_at
             else:
                 rec.first_sent_at = first_sent
                 rec.intended_at = intended_at if intended_at is not None else first_sent
             attempts.append(rec)
-            if rec.status != 429:
-                break
-            wait = policy.wait_s(rec.attempt, rec.retry_after_s, rng)
+            wait = policy.wait_s(rec.attempt, rec.retry_after_s, rng) if rec.status == 429 else None
+            if wait is not None:
+                rec.final = False
+            if on_attempt is not None:
+                on_attempt(rec)
             if wait is None:
-                break
-            rec.final = False
+                return attempts
             start = self._clock()
             sleep(wait)
             throttled += self._clock() - start
-        return attempts

@@ -1,9 +1,8 @@
-"""429 policy: reading retry hints and deciding how long to wait.
+"""429 policy: deciding how long to wait before retrying.
 
-Hints seen in the wild: ``Retry-After`` as seconds or as an HTTP date,
-``retry-after-ms``, vendor-prefixed ``x-ratelimit-reset-*`` durations such as
-``"6m0s"``/``"1s"``/``"120ms"``. :func:`retry_after_s` returns the best hint
-in seconds, or None when there is none or it is garbage (never raises).
+Reading the hints (``Retry-After``, ``retry-after-ms``, ``x-ratelimit-reset-*``)
+lives in :mod:`loadkit.protocol.ratelimit`; it is re-exported here because
+copied locustfiles import it from this module.
 
 Policies (``rate_limit_policy``):
 - ``none``: a 429 is a failure, no retry.
@@ -15,87 +14,11 @@ Policies (``rate_limit_policy``):
 from __future__ import annotations
 
 import random
-import re
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+
+from loadkit.protocol.ratelimit import parse_go_duration_s, remaining, retry_after_s
 
 __all__ = ["RetryPolicy", "retry_after_s", "parse_go_duration_s", "remaining"]
-
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
-
-
-def parse_go_duration_s(text: str) -> float | None:
-    """Seconds from an OpenAI-style reset value (``"1s"``, ``"6m0s"``, ``"120ms"``, ``"2"``); None if unparsable."""
-    s = text.strip()
-    if not s:
-        return None
-    try:
-        v = float(s)
-        return v if v >= 0 and v == v and v != float("inf") else None
-    except ValueError:
-        pass
-    total, pos = 0.0, 0
-    for mt in _GO_DURATION.finditer(s):
-        if mt.start() != pos:
-            return None
-        unit = mt.group(2)
-        total += float(mt.group(1)) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}[unit]
-        pos = mt.end()
-    return total if pos == len(s) and total != float("inf") else None
-
-
-def retry_after_s(headers: Mapping[str, str], now_epoch_s: float | None = None) -> float | None:
-    """The server's retry hint in seconds (>= 0), or None when absent or unparsable.
-
-    ``headers`` must have lower-case names. A date in the past gives 0.
-    Negative or non-numeric values are ignored (None), so a garbage header
-    falls back to the policy's own backoff.
-    """
-    ms = headers.get("retry-after-ms")
-    if ms is not None:
-        try:
-            v = float(ms)
-            if v >= 0 and v == v and v != float("inf"):
-                return v / 1000.0
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if ra is not None:
-        ra = ra.strip()
-        try:
-            v = float(ra)
-            if v >= 0 and v == v and v != float("inf"):
-                return v
-            return None
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(ra).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):  # "1 Oct 5 99999999999:2" overflows a C long
-            when = None
-        if when is not None:
-            now = time.time() if now_epoch_s is None else now_epoch_s
-            return max(0.0, when - now)
-    for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset"):
-        value = headers.get(name)
-        if value is not None:
-            parsed = parse_go_duration_s(value)
-            if parsed is not None:
-                return parsed
-    return None
-
-
-def remaining(headers: Mapping[str, str], kind: str) -> int | None:
-    """``x-ratelimit-remaining-<kind>`` as an int (kind: requests|tokens), or None."""
-    value = headers.get(f"x-ratelimit-remaining-{kind}")
-    if value is None:
-        return None
-    try:
-        return int(float(value))
-    except (ValueError, OverflowError):  # "nan", "inf", "1e309": a garbage header, not a crash
-        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["RequestRecord", "OUTCOMES", "record_to_dict", "record_from_dict"]
+__all__ = ["RequestRecord", "OUTCOMES", "INTERRUPTED_IN_FLIGHT", "INTERRUPTED_WAITING", "record_to_dict",
+           "record_from_dict"]
 
 # The closed set of outcomes (DESIGN.md "Measurements").
 OUTCOMES = (
@@ -24,7 +25,16 @@ OUTCOMES = (
     "truncated",
     "timeout",
     "connect_error",
+    # the gateway answered 200 but withheld the answer (finish_reason "content_filter")
+    "content_filter",
+    # the run stopped while the request was in flight (or waiting to retry): the gateway may have served it
+    "interrupted",
 )
+
+# Error keys of an ``interrupted`` record: cut while its attempt was with the gateway (an attempt, maybe
+# served), or while waiting to retry a 429 (no attempt: the chain's attempts so far are already accounted).
+INTERRUPTED_IN_FLIGHT = "interrupted_in_flight"
+INTERRUPTED_WAITING = "interrupted_waiting"
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 from loadkit.core import metrics as m
 from loadkit.core.metrics import LatencyHistogram
 from loadkit.core.pricing import PriceTable
-from loadkit.core.records import RequestRecord
+from loadkit.core.records import INTERRUPTED_WAITING, RequestRecord
 
 __all__ = ["ModelStats", "RunStats"]
 
@@ -45,6 +45,7 @@ class ModelStats:
         self.successes = 0
         self.outcomes: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
+        self.finish_reasons: Counter[str] = Counter()  # per final attempt that reported one
         self.h = {name: LatencyHistogram() for name in _HISTOGRAMS}
         self.input_tokens = 0
         self.output_tokens = 0
@@ -67,7 +68,8 @@ class ModelStats:
 
     def add(self, r: RequestRecord, cost_usd: float | None) -> None:
         """Account one attempt (and, when ``r.final``, the request it ends)."""
-        self.attempts += 1
+        if r.error_key != INTERRUPTED_WAITING:  # a chain cut while waiting made no new attempt
+            self.attempts += 1
         if r.status == 429:
             self.responses_429 += 1
             if r.retry_after_s is not None:
@@ -96,6 +98,8 @@ class ModelStats:
         self.outcomes[r.outcome] += 1
         if r.error_key:
             self.errors[r.error_key] += 1
+        if r.finish_reason:
+            self.finish_reasons[r.finish_reason] += 1
         if r.fallback_from:
             self.fallbacks += 1
         if r.attempt > 1:
@@ -107,7 +111,8 @@ class ModelStats:
             self.h["throttled_ms"].record(r.throttled_s * 1000.0)
             self.throttled_total_ms += r.throttled_s * 1000.0
         h = self.h
-        h["schedule_lag_ms"].record(m.schedule_lag_ms(r))
+        if r.outcome != "interrupted":  # its send time is when it was cut, not when it was due
+            h["schedule_lag_ms"].record(m.schedule_lag_ms(r))
         if r.task_ok is not None:
             self.task_checked[r.category] += 1
             if r.task_ok:
@@ -146,6 +151,7 @@ class ModelStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.outcomes.update(other.outcomes)
         self.errors.update(other.errors)
+        self.finish_reasons.update(other.finish_reasons)
         self.task_checked.update(other.task_checked)
         self.task_passed.update(other.task_passed)
         for name, hist in other.h.items():
@@ -164,6 +170,7 @@ class ModelStats:
             "throttled_total_ms", "cold_count", "fallbacks", "remaining_requests", "remaining_tokens")}
         out["outcomes"] = dict(self.outcomes)
         out["errors"] = dict(self.errors)
+        out["finish_reasons"] = dict(self.finish_reasons)
         out["task_checked"] = dict(self.task_checked)
         out["task_passed"] = dict(self.task_passed)
         out["h"] = {name: hist.to_dict() for name, hist in self.h.items() if hist.count}
@@ -176,7 +183,7 @@ class ModelStats:
             if name == "h":
                 for hname, hd in value.items():
                     s.h[hname] = LatencyHistogram.from_dict(hd)
-            elif name in ("outcomes", "errors", "task_checked", "task_passed"):
+            elif name in ("outcomes", "errors", "finish_reasons", "task_checked", "task_passed"):
                 setattr(s, name, Counter(value))
             elif hasattr(s, name):
                 setattr(s, name, value)

@@ -98,6 +98,7 @@ class ModelSummary:
     failures: int = 0
     outcomes: dict[str, int] = field(default_factory=lambda: {o: 0 for o in OUTCOMES})
     errors: dict[str, int] = field(default_factory=dict)
+    finish_reasons: dict[str, int] = field(default_factory=dict)  # per final attempt that reported one
     success_rate: float | None = None
     error_rate: float | None = None
     rps: float | None = None
@@ -131,6 +132,7 @@ class ModelSummary:
         return cls(
             requests=s.requests, attempts=s.attempts, successes=s.successes, failures=failures,
             outcomes={name: s.outcomes.get(name, 0) for name in OUTCOMES}, errors=dict(s.errors.most_common(20)),
+            finish_reasons=dict(s.finish_reasons.most_common(20)),
             success_rate=_safe_div(s.successes, s.requests), error_rate=_safe_div(failures, s.requests),
             rps=_safe_div(s.requests, duration_s), successful_rps=_safe_div(s.successes, duration_s),
             output_tokens_per_s=_safe_div(s.output_tokens, duration_s),
@@ -359,7 +361,7 @@ def metric_paths() -> tuple[frozenset[str], frozenset[str]]:
     block = asdict(ModelSummary.of(ModelStats(), 1.0))
     block["rate_limit"]["throttled_ms"] = {**blank, "total": 0.0}
     model: set[str] = set()
-    leaves("", {k: v for k, v in block.items() if k not in ("errors", "task_success", "task_checked")}, model)
+    leaves("", {k: v for k, v in block.items() if k not in ("errors", "finish_reasons", "task_success", "task_checked")}, model)
     top: set[str] = {"trusted", "degraded", "duration_s", "users", "workers", "exit_code"}
     leaves("", {"sink": {"written": 0, "dropped": 0, "buffered_peak": 0, "failed_flushes": 0, "flush_ms": blank},
                 "workers": {"count": 0, "finished": 0, "required": 0},

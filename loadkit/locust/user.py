@@ -13,11 +13,12 @@ import time
 import gevent
 from locust import User, task
 
-from loadkit.workload import tasks
 from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.client.retry import RetryPolicy
-from loadkit.transport import TransportOptions, make_transport
+from loadkit.core.records import INTERRUPTED_IN_FLIGHT, INTERRUPTED_WAITING, RequestRecord
 from loadkit.locust.runtime import get_runtime
+from loadkit.transport import TransportOptions, make_transport
+from loadkit.workload import tasks
 
 __all__ = ["ChatUser"]
 
@@ -39,7 +40,8 @@ class ChatUser(User):
         base_url = s.host or self.environment.host or self.host
         options = TransportOptions(base_url, timeout_s=s.timeout_s, connect_timeout_s=s.connect_timeout_s,
                                    ca_bundle=s.ca_bundle, insecure=s.insecure)
-        self.chat_client = ChatClient(make_transport(s.transport, options), api_key=s.api_key, worker=rt.worker)
+        self.chat_client = ChatClient(make_transport(s.transport, options), api_key=s.api_key, worker=rt.worker,
+                                      secrets=tuple(rt.secrets))
         self.rng = random.Random()
         self.policy = RetryPolicy(s.rate_limit_policy, s.max_retries, s.max_backoff_s)
 
@@ -81,14 +83,28 @@ class ChatUser(User):
             if delay > 0:
                 gevent.sleep(delay)
         cold = rt.mark_cold(req.model, time.perf_counter())
+        attempts: list[RequestRecord] = []
+
+        def account(rec: RequestRecord) -> None:
+            # Each attempt is accounted as it ends, so a chain cut at stop has lost none of them.
+            rec.cold = cold
+            rec.fallback_from = original
+            if rec.content is not None:
+                tasks.apply(rec, req)
+            if rt.timing is not None:
+                rt.timing.stamp(rec)  # how late its chunks were read: the run's own timing error
+            attempts.append(rec)
+            rt.account(rec)
+
         rt.in_flight += 1
         try:
-            attempts = self.chat_client.chat_with_retries(req, self.policy, intended_at=intended, sleep=gevent.sleep,
-                                                          rng=self.rng)
+            self.chat_client.chat_with_retries(req, self.policy, intended_at=intended, sleep=gevent.sleep, rng=self.rng,
+                                               on_attempt=account)
         except gevent.GreenletExit:
-            # Locust stopped this user mid-request (no --stop-timeout): the gateway may have served it,
-            # so it is counted (summary warnings, generator.interrupted_requests), never silently lost.
+            # Locust stopped this user mid-request (no --stop-timeout): the gateway may have served it, so it
+            # is recorded per model as outcome "interrupted" (and in generator.interrupted_requests).
             rt.interrupted += 1
+            self._account_interrupted(rt, req, original, cold, attempts, self.chat_client.in_flight_since)
             raise
         finally:
             rt.in_flight -= 1
@@ -96,11 +112,24 @@ class ChatUser(User):
         # noted at the first attempt's recorded send time, so `report recompute` rebuilds the same log
         rt.activity.note(req.model, attempts[0].started_wall_ns / 1e9, cold)
         self._pause_after_connect_errors(attempts[-1].outcome)
-        for rec in attempts:
-            rec.cold = cold
-            rec.fallback_from = original
-            if rec.content is not None:
-                tasks.apply(rec, req)
-            if rt.timing is not None:
-                rt.timing.stamp(rec)  # how late its chunks were read: the run's own timing error
-            rt.account(rec)
+
+    @staticmethod
+    def _account_interrupted(rt, req: ChatRequest, original: str | None, cold: bool, attempts: list[RequestRecord],
+                             in_flight_since: float | None) -> None:
+        now = time.perf_counter()
+        waiting = bool(attempts) and not attempts[-1].final  # cut during the wait before a retry
+        rec = RequestRecord(model=req.model, category=req.category, stream=req.stream, worker=rt.worker,
+                            attempt=len(attempts) + (0 if waiting else 1), outcome="interrupted",
+                            error_key=INTERRUPTED_WAITING if waiting else INTERRUPTED_IN_FLIGHT, cold=cold,
+                            fallback_from=original)
+        if not waiting and in_flight_since is not None:
+            rec.sent_at = in_flight_since
+        else:
+            rec.sent_at = attempts[-1].done_at if attempts else now
+        rec.done_at = now
+        rec.intended_at = rec.sent_at
+        rec.started_wall_ns = time.time_ns()
+        if attempts:
+            rec.first_sent_at = attempts[0].sent_at
+            rec.throttled_s = attempts[-1].throttled_s
+        rt.account(rec)

@@ -5,23 +5,36 @@ object works under gevent, threads or asyncio, and tests can feed a stream
 whole, byte by byte or split at any offset.
 
 Line ends may be LF, CRLF or CR, also when a CRLF pair is split across two
-chunks. Comments (``:``) are skipped. Several ``data:`` lines join with ``\\n``.
-An event is dispatched at a blank line; :meth:`SSEDecoder.close` also
-dispatches a last event that the server did not terminate (lenient on purpose:
-gateways are seen to end a stream with ``data: [DONE]`` and no blank line).
+chunks. A leading UTF-8 BOM is stripped (also when split across chunks).
+Comments (``:``) are skipped. Several ``data:`` lines join with ``\\n``. An
+event is dispatched at a blank line, and only when its data buffer is not
+empty (``event: ping`` alone dispatches nothing, per the spec).
+:meth:`SSEDecoder.close` also dispatches a last event that the server did not
+terminate (lenient on purpose: gateways are seen to end a stream with
+``data: [DONE]`` and no blank line).
+
+Linear time for any event size: an unfinished line is kept in a bytearray and
+only joined once, when its line end arrives (an event of 4 MiB in 64 KiB reads
+used to be re-joined and re-scanned on every read). The bound on one event is
+``max_event_bytes``; over it, :class:`SSEEventTooLarge` is raised.
 """
 
 from __future__ import annotations
 
 from loadkit.errors import LoadkitError
 
-__all__ = ["ServerSentEvent", "SSEDecoder", "SSEError", "DEFAULT_MAX_EVENT_BYTES"]
+__all__ = ["ServerSentEvent", "SSEDecoder", "SSEError", "SSEEventTooLarge", "DEFAULT_MAX_EVENT_BYTES"]
 
 DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 class SSEError(LoadkitError):
-    """The byte stream cannot be an event stream (an event or line over the bound)."""
+    """The byte stream cannot be an event stream."""
+
+
+class SSEEventTooLarge(SSEError):
+    """One event (or one line) is longer than the decoder's bound."""
 
 
 class ServerSentEvent:
@@ -48,10 +61,11 @@ class ServerSentEvent:
 class SSEDecoder:
     """Feed bytes with :meth:`feed`, get complete events back; call :meth:`close` at EOF."""
 
-    __slots__ = ("_tail", "_data", "_event", "_last_id", "_retry", "_after_cr", "_max_event_bytes", "_event_bytes")
+    __slots__ = ("_tail", "_data", "_event", "_last_id", "_retry", "_after_cr", "_max_event_bytes", "_event_bytes",
+                 "_head")
 
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
-        self._tail = b""
+        self._tail = bytearray()  # the unfinished last line (no line end in it)
         self._data: list[bytes] = []
         self._event = ""
         self._last_id: str | None = None
@@ -59,9 +73,18 @@ class SSEDecoder:
         self._after_cr = False
         self._max_event_bytes = max_event_bytes
         self._event_bytes = 0
+        self._head: bytes | None = b""  # first bytes while a BOM is still possible; None once decided
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Return the events completed by ``chunk`` (possibly none)."""
+        if self._head is not None:
+            chunk = self._head + chunk
+            if len(chunk) < 3 and _BOM.startswith(chunk):
+                self._head = chunk
+                return []
+            self._head = None
+            if chunk.startswith(_BOM):
+                chunk = chunk[3:]
         if not chunk:
             return []
         if self._after_cr:
@@ -72,9 +95,14 @@ class SSEDecoder:
             # A CR at the very end may be the first half of a CRLF split across chunks.
             self._after_cr = chunk.endswith(b"\r")
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in chunk:
+            self._tail += chunk
+            if len(self._tail) > self._max_event_bytes:
+                raise SSEEventTooLarge(f"an SSE line is longer than {self._max_event_bytes} bytes")
+            return []
         if self._tail:
-            chunk = self._tail + chunk
-            self._tail = b""
+            chunk = bytes(self._tail) + chunk
+            self._tail = bytearray()
         if not self._data and not self._event and b"\n\n" in chunk:
             return self._feed_events(chunk)
         return self._feed_lines(chunk)
@@ -98,9 +126,10 @@ class SSEDecoder:
 
     def _feed_lines(self, chunk: bytes) -> list[ServerSentEvent]:
         lines = chunk.split(b"\n")
-        self._tail = lines.pop()
-        if len(self._tail) > self._max_event_bytes:
-            raise SSEError(f"an SSE line is longer than {self._max_event_bytes} bytes; the stream is not an event stream")
+        tail = lines.pop()
+        if len(tail) > self._max_event_bytes:
+            raise SSEEventTooLarge(f"an SSE line is longer than {self._max_event_bytes} bytes")
+        self._tail = bytearray(tail)
         events: list[ServerSentEvent] = []
         for line in lines:
             self._line(line, events)
@@ -109,9 +138,12 @@ class SSEDecoder:
     def close(self) -> list[ServerSentEvent]:
         """End of stream: process an unterminated last line and event."""
         events: list[ServerSentEvent] = []
+        if self._head:
+            self._tail += self._head  # fewer than 3 bytes that only looked like a BOM's start
+            self._head = None
         if self._tail:
-            self._line(self._tail, events)
-            self._tail = b""
+            self._line(bytes(self._tail), events)
+            self._tail = bytearray()
         self._line(b"", events)
         return events
 
@@ -120,8 +152,7 @@ class SSEDecoder:
             if self._data:
                 data = b"\n".join(self._data).decode("utf-8", "replace")
                 events.append(ServerSentEvent(data, self._event or "message", self._last_id, self._retry))
-            elif self._event:
-                events.append(ServerSentEvent("", self._event, self._last_id, self._retry))
+            # An empty data buffer dispatches nothing (WHATWG "dispatch the event", step 2).
             self._data = []
             self._event = ""
             self._event_bytes = 0
@@ -132,7 +163,7 @@ class SSEDecoder:
                 value = value[1:]
             self._event_bytes += len(value)
             if self._event_bytes > self._max_event_bytes:
-                raise SSEError(f"an SSE event is longer than {self._max_event_bytes} bytes; the stream is not an event stream")
+                raise SSEEventTooLarge(f"an SSE event is longer than {self._max_event_bytes} bytes")
             self._data.append(value)
             return
         if line[:1] == b":":

@@ -28,36 +28,67 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "TransportConnectError",
+    "TransportTLSError",
+    "TransportBadFraming",
     "TransportBrokenStream",
     "make_transport",
 ]
 
 
 class TransportError(LoadkitError):
-    """A request failed below HTTP. ``key`` is a stable short name for grouping."""
+    """A request failed below HTTP. Dispatch on the subclass; ``key`` is its stable short name for grouping."""
 
     key = "transport_error"
 
 
 class TransportTimeout(TransportError):
+    """The attempt's deadline (``timeout_s``, headers and body) or its idle-read timeout passed."""
+
     key = "timeout"
 
 
 class TransportConnectError(TransportError):
+    """No connection: refused, unresolvable, unreachable."""
+
     key = "connect_error"
 
 
+class TransportTLSError(TransportConnectError):
+    """The TLS handshake failed (certificate not verified, protocol mismatch)."""
+
+    key = "tls_error"
+
+
 class TransportBrokenStream(TransportError):
+    """The connection broke after the request was sent (mid-headers or mid-body)."""
+
     key = "stream_broken"
+
+
+class TransportBadFraming(TransportBrokenStream):
+    """The response's framing is wrong (bytes beyond its Content-Length, an unparsable chunk size).
+
+    The connection it came on is discarded, so no other request reads its leftovers.
+    """
+
+    key = "bad_framing"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
 class TransportOptions:
+    """``timeout_s`` bounds a whole attempt (connect, headers and body); ``idle_timeout_s``, when set,
+    also bounds each wait for the next bytes (a stalled stream fails before its deadline)."""
+
     base_url: str
     timeout_s: float = 60.0
     connect_timeout_s: float = 10.0
     ca_bundle: str = ""
     insecure: bool = False
+    idle_timeout_s: float | None = None
 
 
 class TransportResponse(Protocol):

@@ -4,6 +4,12 @@ geventhttpclient's ``response.read(n)`` blocks until n bytes; a stream needs
 "whatever has arrived", so :meth:`_Response.iter_chunks` feeds the socket's
 ``recv`` into the response's own parser (its ``feed``/``_body_buffer`` API,
 stable since 1.x; pinned in the lock file and covered by the transport tests).
+
+``timeout_s`` is a deadline for the whole attempt: a ``gevent.Timeout`` bounds
+the headers, and every body ``recv`` waits at most until the deadline (a
+1 byte/s trickle ends at the deadline, not never). A response whose bytes run
+past its framing (more than its Content-Length) is :class:`TransportBadFraming`
+with its status; geventhttpclient discards that socket.
 """
 
 from __future__ import annotations
@@ -11,13 +17,23 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+import time
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
+import gevent
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError
 
-from loadkit.transport import TransportBrokenStream, TransportConnectError, TransportError, TransportOptions, TransportTimeout
+from loadkit.transport import (
+    TransportBadFraming,
+    TransportBrokenStream,
+    TransportConnectError,
+    TransportError,
+    TransportOptions,
+    TransportTimeout,
+    TransportTLSError,
+)
 
 __all__ = ["GeventTransport"]
 
@@ -29,9 +45,13 @@ def _classify(exc: BaseException, during_body: bool = False) -> TransportError:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return TransportTimeout(f"timed out ({name})")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        err = TransportConnectError(f"TLS certificate verification failed ({exc.verify_message}); use --ca-bundle or --insecure")
-        err.key = "tls_error"
-        return err
+        return TransportTLSError(f"TLS certificate verification failed ({exc.verify_message}); use --ca-bundle or --insecure")
+    if isinstance(exc, ssl.SSLError):
+        return TransportTLSError(f"TLS failed ({exc.reason or name})")
+    if isinstance(exc, HTTPParseError):
+        status = _parsed_status(exc)
+        if status:
+            return TransportBadFraming(f"HTTP {status} response with bytes beyond its framing", status)
     if during_body:
         return TransportBrokenStream(f"connection broken mid-response ({name})")
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
@@ -46,13 +66,37 @@ def _classify(exc: BaseException, during_body: bool = False) -> TransportError:
     return TransportError(f"{name}: {exc}")
 
 
-class _Response:
-    __slots__ = ("status", "headers", "_resp")
+def _parsed_status(exc: HTTPParseError) -> int:
+    """The status of the response that was being parsed when ``exc`` was raised (0 if none was).
 
-    def __init__(self, resp) -> None:
+    geventhttpclient raises from inside the response's constructor, so the response object is only
+    reachable from the traceback; a parse error after a complete status line is a framing error of
+    that response (e.g. bytes beyond its Content-Length), not a dead connection.
+    """
+    tb = exc.__traceback__
+    status = 0
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        get_code = getattr(owner, "get_code", None)
+        if get_code is not None:
+            try:
+                status = int(get_code()) or status
+            except Exception:  # a parser already torn down: no status to report
+                pass
+        tb = tb.tb_next
+    return status if 100 <= status <= 599 else 0
+
+
+class _Response:
+    __slots__ = ("status", "headers", "_resp", "_deadline", "_idle_s", "_restore_timeout_s")
+
+    def __init__(self, resp, deadline: float, idle_s: float | None, restore_timeout_s: float) -> None:
         self._resp = resp
         self.status = resp.status_code
         self.headers = {k.lower(): v for k, v in resp.items()}
+        self._deadline = deadline
+        self._idle_s = idle_s
+        self._restore_timeout_s = restore_timeout_s
 
     def iter_chunks(self) -> Iterator[bytes]:
         resp = self._resp
@@ -69,12 +113,23 @@ class _Response:
                 sock = resp._sock
                 if sock is None:
                     raise TransportBrokenStream("connection closed before the response ended")
-                data = sock.recv(_BLOCK)
+                remaining_s = self._deadline - time.monotonic()
+                if remaining_s <= 0:
+                    raise TransportTimeout("the attempt's deadline (timeout_s) passed mid-body")
+                sock.settimeout(remaining_s if self._idle_s is None else min(remaining_s, self._idle_s))
+                try:
+                    data = sock.recv(_BLOCK)
+                finally:
+                    # the parser may hand this socket back to the pool: it keeps the client's own timeout
+                    sock.settimeout(self._restore_timeout_s)
                 if not data:
                     if resp.message_complete:
                         return
                     # EOF: let the parser decide (a close-delimited body is complete).
-                    resp.feed(data)
+                    try:
+                        resp.feed(data)
+                    except HTTPParseError:
+                        raise TransportBrokenStream("connection closed before the response ended") from None
                     if not resp.message_complete:
                         raise TransportBrokenStream("connection closed before the response ended")
                     continue
@@ -82,6 +137,9 @@ class _Response:
         except TransportError:
             self.close()
             raise
+        except HTTPParseError:
+            self.close()  # a half-read socket must never go back to the pool
+            raise TransportBadFraming(f"HTTP {self.status} body does not match its framing", self.status) from None
         except Exception as exc:
             self.close()  # a half-read socket must never go back to the pool
             raise _classify(exc, during_body=True) from None
@@ -103,6 +161,10 @@ class _Response:
                 sock.close()
             return
         resp.release()
+
+
+class _AttemptDeadline(Exception):
+    """Raised by the attempt's gevent.Timeout inside :meth:`GeventTransport.send`."""
 
 
 def _unverified_context(cafile: str | None = None) -> ssl.SSLContext:
@@ -128,6 +190,9 @@ class GeventTransport:
                 ssl_options = {"ca_certs": options.ca_bundle}
                 ca = options.ca_bundle
                 ssl_context_factory = lambda: ssl.create_default_context(cafile=ca)  # noqa: E731
+        self._timeout_s = options.timeout_s
+        self._idle_s = options.idle_timeout_s
+        self._network_timeout_s = options.timeout_s if options.idle_timeout_s is None else options.idle_timeout_s
         kwargs = {}
         if ssl_context_factory is not None:
             kwargs["ssl_context_factory"] = ssl_context_factory
@@ -135,18 +200,26 @@ class GeventTransport:
             f"{parts.scheme}://{parts.netloc}/",
             concurrency=1,
             connection_timeout=options.connect_timeout_s,
-            network_timeout=options.timeout_s,
+            network_timeout=self._network_timeout_s,
             insecure=insecure,
             ssl_options=ssl_options,
             **kwargs,
         )
 
     def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> _Response:
+        deadline = time.monotonic() + self._timeout_s
+        # Our own exception class: a gevent.Timeout set by the caller (a user's own bound) passes through.
+        timer = gevent.Timeout(self._timeout_s, _AttemptDeadline)
+        timer.start()
         try:
             resp = self._client.request(method, self._prefix + path, body=body, headers=dict(headers))
-        except Exception as exc:  # GreenletExit, gevent.Timeout and KeyboardInterrupt pass through
+        except _AttemptDeadline:
+            raise TransportTimeout("the attempt's deadline (timeout_s) passed before the response headers") from None
+        except Exception as exc:  # GreenletExit, other gevent.Timeouts and KeyboardInterrupt pass through
             raise _classify(exc) from None
-        return _Response(resp)
+        finally:
+            timer.close()
+        return _Response(resp, deadline, self._idle_s, self._network_timeout_s)
 
     def close(self) -> None:
         self._client.close()

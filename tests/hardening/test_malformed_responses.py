@@ -55,13 +55,14 @@ CASES = {
     "truncated_json": (200, JSON, WHOLE[: len(WHOLE) // 2], ("upstream_error", "invalid_json"), None),
     "sse_without_data_lines": (200, SSE, b": keep-alive\n\n: still here\n\nretry: 100\n\n", ("in_stream_error", "no_events"),
                                None),
-    "sse_event_without_data": (200, SSE, b"event: ping\n\n", ("in_stream_error", "invalid_json_event"), None),
+    # WHATWG: an event with an empty data buffer is not dispatched, so "event: ping" alone is no event
+    "sse_event_without_data": (200, SSE, b"event: ping\n\n", ("in_stream_error", "no_events"), None),
     # lines that are not SSE fields are ignored (WHATWG rules): no event at all
     "sse_plain_text": (200, SSE, b"hello, this is not an event stream\n", ("in_stream_error", "no_events"), None),
     "giant_single_event": (200, SSE, b"data: {\"x\": \"" + b"x" * (DEFAULT_MAX_EVENT_BYTES + 1024) + b"\"}\n\n",
-                           ("in_stream_error", "sse_invalid"), None),
+                           ("in_stream_error", "event_too_large"), None),
     "giant_line_no_newline": (200, SSE, b"data: " + b"y" * (DEFAULT_MAX_EVENT_BYTES + 1024),
-                              ("in_stream_error", "sse_invalid"), None),
+                              ("in_stream_error", "event_too_large"), None),
     "non_utf8_event": (200, SSE, b"data: \xff\xfe\x00garbage\n\n" + good_stream(), ("in_stream_error", "invalid_json_event"),
                        None),
     "non_utf8_inside_content": (200, SSE, good_stream().replace(b"t0 ", b"t\xff\xfe "), ("ok", None),

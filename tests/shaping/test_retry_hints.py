@@ -26,7 +26,9 @@ NOW = 1_700_000_000.0
 
 TABLE = [
     ("seconds", {"retry-after": "5"}, 5.0),
-    ("decimal seconds", {"retry-after": "1.5"}, 1.5),
+    ("decimal seconds are not RFC delay-seconds", {"retry-after": "1.5"}, None),
+    ("exponent is not RFC delay-seconds", {"retry-after": "1e9"}, None),
+    ("plus sign is not RFC delay-seconds", {"retry-after": "+5"}, None),
     ("padded seconds", {"retry-after": " 7 "}, 7.0),
     ("zero", {"retry-after": "0"}, 0.0),
     ("http-date in the future", {"retry-after": formatdate(NOW + 30, usegmt=True)}, 30.0),

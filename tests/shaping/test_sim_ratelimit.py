@@ -22,6 +22,8 @@ def every_third():
     """A fresh simulator per test: its every-Nth counters start at zero."""
     with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=5,itl_ms=1,tokens=5",
                          "--rate-limit-every", str(EVERY), "--retry-after-s", str(RETRY_AFTER_S),
+                         # a sub-second hint: retry-after-ms (Retry-After takes whole seconds only, RFC 9110)
+                         "--retry-after-format", "ms-header",
                          "--cold-start-ms", "0") as sim:
         yield sim
 

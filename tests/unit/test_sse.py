@@ -90,3 +90,42 @@ def test_oversized_event_over_many_lines_is_an_error():
 
 def test_id_with_nul_is_ignored():
     assert decode([b"id: a\0b\ndata: x\n\n"]) == [E("x")]
+
+
+def test_event_with_an_empty_data_buffer_is_not_dispatched():
+    # WHATWG: "event: ping" with no data line is not an event; a "data:" line with no value is
+    assert decode([b"event: ping\n\n: c\n\nevent: ping\nid: 3\n\ndata: x\n\n"]) == [E("x", id="3")]
+    assert decode([b"event: ping\ndata:\n\n"]) == [E("", event="ping")]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+def test_leading_bom_is_stripped_however_the_stream_is_split(eol):
+    s = b"\xef\xbb\xbf" + STREAM.replace(b"\n", eol)
+    for i in range(len(s) + 1):
+        assert decode([s[:i], s[i:]]) == EXPECTED, f"split at {i}"
+    assert decode([s[i : i + 1] for i in range(len(s))]) == EXPECTED
+
+
+def test_bom_only_at_the_start_and_a_short_stream_that_looks_like_one_survives():
+    assert decode([b"data: \xef\xbb\xbfx\n\n"]) == [E("\ufeffx")]
+    assert decode([b"\xef"]) == []  # two-thirds of a BOM then EOF: nothing, no crash
+
+
+def test_one_huge_event_arriving_in_small_reads_is_decoded_once_and_whole():
+    payload = b"y" * (3 * 1024 * 1024)
+    stream = b"data: " + payload + b"\n\ndata: [DONE]\n\n"
+    d = SSEDecoder()
+    out = []
+    for i in range(0, len(stream), 65536):
+        out.extend(d.feed(stream[i : i + 65536]))
+    out.extend(d.close())
+    assert [len(e.data) for e in out] == [len(payload), 6]
+
+
+def test_event_over_the_bound_raises_event_too_large():
+    from loadkit.protocol.sse import SSEEventTooLarge
+
+    d = SSEDecoder(max_event_bytes=1000)
+    with pytest.raises(SSEEventTooLarge):
+        for _ in range(20):
+            d.feed(b"data: " + b"z" * 100)

@@ -10,7 +10,8 @@ MODEL = {"requests", "successes", "outcomes", "success_rate", "rps", "output_tok
          "tpot_ms", "e2e_from_intended_ms", "schedule_lag_ms", "tokens", "cost_usd", "cost_per_success_usd",
          "cost_per_1k_requests_usd", "rate_limit", "cold_start", "task_success"}
 LATENCY = {"p50", "p90", "p95", "p99", "max", "mean"}
-OUTCOMES = {"ok", "rate_limited", "client_error", "upstream_error", "in_stream_error", "truncated", "timeout", "connect_error"}
+OUTCOMES = {"ok", "rate_limited", "client_error", "upstream_error", "in_stream_error", "truncated", "timeout", "connect_error",
+            "content_filter", "interrupted"}
 
 
 def _records():
