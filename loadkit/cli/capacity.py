@@ -88,7 +88,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from loadkit.workload import Workload
     from loadkit.transport import TransportOptions, make_transport
     # the trust rule of `loadkit run`; moves to loadkit.core.trust when NAME=summary lands it (#13)
-    from loadkit.locust.finish import MAX_SCHEDULE_LAG_P99_MS
+    from loadkit.core.trust import MAX_SCHEDULE_LAG_P99_MS
 
     try:
         _check_numbers(args)

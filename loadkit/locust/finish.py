@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -215,7 +216,14 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     _write_extras(rt, out_dir, summary)
     environment.process_exit_code = code
     rt.final_summary = summary
-    print_final(summary, out_dir)
+    # Locust prints its own tables after the quitting hooks; loadkit's table, the numbers to trust, comes last
+    # (atexit runs after Locust's sys.exit), for `loadkit run` and a plain `locust` master alike.
+    # A web UI session prints each run's table at its Stop: the process goes on.
+    options = getattr(environment, "parsed_options", None)
+    if options is None or getattr(options, "headless", False):
+        atexit.register(print_final, summary, out_dir)
+    else:
+        print_final(summary, out_dir)
     return summary
 
 

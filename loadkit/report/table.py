@@ -31,7 +31,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     cols = ["model", "requests", "success", "e2e p50/p95/p99 ms", "TTFT p50/p95/p99 ms", "ITL p50/p95 ms",
             "out tok/s", "429s", "cold", "cost"]
     for c in cols:
-        t.add_column(c, justify="left" if c == "model" else "right")
+        t.add_column(c, justify="left" if c == "model" else "right", no_wrap=True)
     rows = list(summary["models"].items()) + [("all models", summary["totals"])]
     for i, (name, m) in enumerate(rows):
         if i == len(rows) - 1:
@@ -53,6 +53,29 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return t
 
 
+# Below this width the one wide table wraps every cell (and rich cuts model names): print two narrower ones.
+WIDE_TABLE_MIN_COLUMNS = 150
+_LATENCY_COLUMNS = ("model", "e2e p50/p95/p99 ms", "TTFT p50/p95/p99 ms", "ITL p50/p95 ms")
+_VOLUME_COLUMNS = ("model", "requests", "success", "out tok/s", "429s", "cold", "cost")
+
+
+def _narrow_tables(wide: Table) -> list[Table]:
+    """The wide table as two tables of the same rows (latency, then volume and cost), each under 100 columns."""
+    by_header = {str(c.header): c for c in wide.columns}
+    out = []
+    for i, names in enumerate((_LATENCY_COLUMNS, _VOLUME_COLUMNS)):
+        t = Table(title=wide.title if i == 0 else None, title_justify="left", header_style="bold")
+        for name in names:
+            t.add_column(name, justify=by_header[name].justify, no_wrap=True)
+        cells = [list(by_header[name].cells) for name in names]
+        for r, row in enumerate(zip(*cells)):
+            if r == len(cells[0]) - 1:
+                t.add_section()
+            t.add_row(*row)
+        out.append(t)
+    return out
+
+
 def render_summary(summary: dict[str, Any], width: int = 160) -> str:
     """The summary as plain text (for logs and tests)."""
     console = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)
@@ -65,7 +88,12 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         console = Console()
         if not console.is_terminal:
             console = Console(width=170)  # logs and CI: do not squeeze the table to 80 columns
-    console.print(summary_table(summary))
+    table = summary_table(summary)
+    if console.width < WIDE_TABLE_MIN_COLUMNS:
+        for part in _narrow_tables(table):
+            console.print(part)
+    else:
+        console.print(table)
     sink = summary.get("sink", {})
     proj = summary.get("projection", {})
     console.print(

@@ -8,7 +8,7 @@ import math
 
 from loadkit.cli.capacity import main as capacity_main
 from loadkit.core.records import RequestRecord
-from loadkit.locust.finish import MAX_SCHEDULE_LAG_P99_MS
+from loadkit.core.trust import MAX_SCHEDULE_LAG_P99_MS
 from loadkit.studies.capacity import CapacitySettings, StepMeasure, judge_step
 from loadkit.studies.capacity.runner import GENERATOR_METRIC, verdict
 
