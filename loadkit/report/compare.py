@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from loadkit.core import metrics
+from loadkit.core.records import record_from_dict
 from loadkit.report.recompute import iter_record_dicts
 from loadkit.studies.bootstrap import resample_statistic
 
@@ -37,7 +39,6 @@ METRICS = (
     ("success_rate", "higher"),
     ("output_tokens_per_s", "higher"),
 )
-_MAX_BATCH_VALUES = 4_000_000  # resample in batches: memory stays bounded on million-record runs
 
 
 class _RunSample:
@@ -57,13 +58,22 @@ class _RunSample:
             self.ok.setdefault(model, []).append(1.0 if succeeded else 0.0)
             if not succeeded or r.get("cold"):
                 continue  # same population as the summary's percentiles
-            self.e2e.setdefault(model, []).append((r["done_at"] - r["sent_at"]) * 1000.0)
-            if r.get("first_token_at") is not None:
-                self.ttft.setdefault(model, []).append((r["first_token_at"] - r["sent_at"]) * 1000.0)
+            record = record_from_dict(r)
+            self.e2e.setdefault(model, []).append(metrics.e2e_ms(record))
+            ttft = metrics.ttft_ms(record)
+            if ttft is not None:
+                self.ttft.setdefault(model, []).append(ttft)
 
     @property
     def models(self) -> set[str]:
         return set(self.ok)
+
+    def reported(self, model: str, metric: str) -> float | None:
+        """The value this run's summary.json shows for a metric (what a person read), or None."""
+        value: Any = (self.summary.get("models") or {}).get(model) or {}
+        for part in metric.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return None if value is None else float(value)
 
     def sample(self, model: str, metric: str) -> tuple[np.ndarray, float]:
         """(raw values, q) for a metric: q is the percentile, or -1 for a mean."""
@@ -76,17 +86,6 @@ class _RunSample:
 
 def _statistic(values: np.ndarray, q: float, axis: int | None = None) -> np.ndarray | float:
     return values.mean(axis=axis) if q < 0 else np.percentile(values, q, axis=axis)
-
-
-def _bootstrap(values: np.ndarray, q: float, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    n = len(values)
-    out = np.empty(resamples)
-    batch = max(1, _MAX_BATCH_VALUES // n)
-    for start in range(0, resamples, batch):
-        stop = min(resamples, start + batch)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        out[start:stop] = _statistic(values[idx], q, axis=1)
-    return out
 
 
 def _row(a_value, b_value, better: str, threshold_pct: float, ci: tuple[float, float] | None) -> dict[str, Any]:
@@ -129,8 +128,12 @@ def compare(run_a: str | Path, run_b: str | Path, threshold_pct: float = 10.0, *
                 continue
             diffs = resample_statistic(b_values, q, resamples, rng) - resample_statistic(a_values, q, resamples, rng)
             ci = (float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1.0 - alpha)))
-            rows[metric] = _row(float(_statistic(a_values, q)), float(_statistic(b_values, q)), better,
-                                threshold_pct, ci)
+            # The point values are the summaries' own (HdrHistogram) numbers, so compare's columns equal what
+            # each run's summary.json and table show; the records give only the bootstrap interval.
+            a_value, b_value = a.reported(model, metric), b.reported(model, metric)
+            rows[metric] = _row(float(_statistic(a_values, q)) if a_value is None else a_value,
+                                float(_statistic(b_values, q)) if b_value is None else b_value,
+                                better, threshold_pct, ci)
         models[model] = rows
         for metric, row in rows.items():
             if row["regression"]:

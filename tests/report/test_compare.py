@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from loadkit.report.compare import compare, render_compare_table
@@ -65,3 +67,20 @@ def test_render_compare_table_names_the_regression(baseline, slower):
     text = render_compare_table(compare(baseline, slower, 10))
     assert "REGRESSION" in text and "e2e_ms.p50" in text and "gpt-4o-mini" in text
     assert "significant regressions beyond 10 %" in text or "significant regression beyond 10 %" in text
+
+
+def test_compare_columns_are_the_numbers_each_summary_shows(baseline, slower):
+    """compare's A and B columns equal each run's summary.json (one source), the records give only the CI."""
+    a_dir, b_dir = baseline, slower
+    result = compare(a_dir, b_dir, resamples=200)
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (a_dir, b_dir)]
+    checked = 0
+    for model, rows in result["models"].items():
+        for metric in ("e2e_ms.p50", "e2e_ms.p95", "ttft_ms.p95", "success_rate"):
+            for side, summary in zip(("a", "b"), summaries):
+                shown = summary["models"][model]
+                for part in metric.split("."):
+                    shown = shown[part]
+                assert rows[metric][side] == shown, (model, metric, side)
+                checked += 1
+    assert checked >= 8
