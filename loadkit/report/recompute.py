@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loadkit.core.records import RequestRecord, record_from_dict
+from loadkit.core.windows import done_wall_s
 from loadkit.core.stats import RunStats
 
 __all__ = ["RECORDS_FILE", "iter_record_dicts", "read_records", "summary_from_records", "run_duration_s"]
@@ -68,7 +69,7 @@ def _wall_span_s(records: list[RequestRecord]) -> float:
     if not records:
         return 0.0
     starts = [r.started_wall_ns / 1e9 for r in records]
-    ends = [r.started_wall_ns / 1e9 + (r.done_at - r.sent_at) for r in records]
+    ends = [done_wall_s(r) for r in records]
     return max(ends) - min(starts)
 
 

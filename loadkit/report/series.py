@@ -29,6 +29,7 @@ import numpy as np
 from loadkit.core import metrics
 from loadkit.core.metrics import LatencyHistogram
 from loadkit.core.records import record_from_dict
+from loadkit.core.windows import done_wall_s
 
 __all__ = ["BIN_S", "MIN_WINDOW_S", "windows_from_records", "chart_specs", "percentile_curve", "STAT_DASH",
            "StatsMark", "window_between"]
@@ -56,7 +57,7 @@ def windows_from_records(records: list[dict[str, Any]], duration_s: float | None
         return {"bin_s": bin_s, "windows": []}
     parsed = [record_from_dict(r) for r in records]
     wall0 = min(r.started_wall_ns for r in parsed)
-    done = [(r.started_wall_ns - wall0) / 1e9 + (r.done_at - r.sent_at) for r in parsed]
+    done = [done_wall_s(r) - wall0 / 1e9 for r in parsed]
     end_s = max(max(done), duration_s or 0.0)
     n_bins = max(1, int(np.ceil(end_s / bin_s - 1e-9)))
     bins: list[dict[str, dict[str, Any]]] = [{} for _ in range(n_bins)]

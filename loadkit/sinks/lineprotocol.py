@@ -150,12 +150,13 @@ class RequestPointFormatter:
 
     def format(self, r: RequestRecord, cost_usd: float | None) -> str:
         """One ``llm_request`` line (no newline) for an attempt."""
-        sent = r.sent_at
-        parts = [f"e2e_ms={(r.done_at - sent) * 1000.0!r}", f"e2e_from_intended_ms={(r.done_at - r.intended_at) * 1000.0!r}"]
-        if r.first_token_at is not None:
-            parts.append(f"ttft_ms={(r.first_token_at - sent) * 1000.0!r}")
-        if r.headers_at is not None:
-            parts.append(f"ttfb_ms={(r.headers_at - sent) * 1000.0!r}")
+        parts = [f"e2e_ms={metrics.e2e_ms(r)!r}", f"e2e_from_intended_ms={metrics.e2e_from_intended_ms(r)!r}"]
+        ttft = metrics.ttft_ms(r)
+        if ttft is not None:
+            parts.append(f"ttft_ms={ttft!r}")
+        ttfb = metrics.ttfb_ms(r)
+        if ttfb is not None:
+            parts.append(f"ttfb_ms={ttfb!r}")
         for name, value in (
             ("tpot_ms", metrics.tpot_ms(r)),
             ("itl_mean_ms", metrics.itl_mean_ms(r)),

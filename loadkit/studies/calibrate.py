@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import orjson
 
+from loadkit.core import metrics
 from loadkit.core.records import RequestRecord, record_from_dict
 from loadkit.errors import ConfigError
 
@@ -105,9 +106,9 @@ def timing_errors(records: Sequence[RequestRecord], timings: FixedTimings, edge_
     if ok:
         lo, hi = min(r.sent_at for r in ok) + edge_s, max(r.done_at for r in ok) - edge_s
         ok = [r for r in ok if lo <= r.sent_at and r.done_at <= hi] or ok
-    ttft = [(r.first_token_at - r.sent_at) * 1000.0 - timings.ttft_ms for r in ok]
-    itl = [(b - a) * 1000.0 - timings.itl_ms for r in ok for a, b in zip(r.token_times, r.token_times[1:])]
-    e2e = [(r.done_at - r.sent_at) * 1000.0 - timings.e2e_ms for r in ok]
+    ttft = [metrics.ttft_ms(r) - timings.ttft_ms for r in ok]
+    itl = [gap - timings.itl_ms for r in ok for gap in metrics.itl_ms(r)]
+    e2e = [metrics.e2e_ms(r) - timings.e2e_ms for r in ok]
     return {"ttft": _summary(ttft), "itl": _summary(itl), "e2e": _summary(e2e)}
 
 
