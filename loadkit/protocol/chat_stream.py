@@ -120,6 +120,9 @@ class ChatStream:
             return
         choices = obj.get("choices")
         if choices:
+            if not isinstance(choices, list):  # JSON, but not a chat chunk ("choices": true, {...}, "x")
+                self._error("invalid_chunk", None)
+                return
             self._choice(choices[0], now)
         usage = obj.get("usage")
         if usage and isinstance(usage, dict):
