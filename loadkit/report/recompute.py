@@ -43,17 +43,7 @@ def iter_record_dicts(run_dir: str | Path) -> Iterator[dict[str, Any]]:
     if not files:
         raise FileNotFoundError(f"{Path(run_dir) / RECORDS_FILE}: no records in this run folder")
     for path in files:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            try:
-                for line in fh:
-                    line = line.strip()
-                    if line:
-                        try:
-                            yield json.loads(line)
-                        except json.JSONDecodeError:
-                            log.warning("%s: a cut-off record line was skipped", path)
-            except (EOFError, gzip.BadGzipFile, zlib.error):
-                log.warning("%s ends early (the writer stopped mid-file); records up to there are used", path)
+        yield from _iter_file(path)
 
 
 def read_records(run_dir: str | Path) -> list[RequestRecord]:
@@ -107,9 +97,9 @@ def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
                     try:
                         yield json.loads(line)
                     except json.JSONDecodeError:
-                        pass
+                        log.warning("%s: a cut-off record line was skipped", path)
         except (EOFError, gzip.BadGzipFile, zlib.error):
-            pass
+            log.warning("%s ends early (the writer stopped mid-file); records up to there are used", path)
 
 
 def summary_from_records(run_dir: str | Path, prices=None, slos: list | None = None) -> dict[str, Any]:
