@@ -72,6 +72,9 @@ FIELDS: tuple[Field, ...] = (
     Field("users", positive_int, 10, "concurrent users (closed loop)"),
     Field("spawn_rate", positive_float, 10.0, "users started per second"),
     Field("run_time", positive_duration, 60.0, "how long to run, e.g. 45s, 5m"),
+    Field("max_requests", non_negative_int, 0,
+          "stop the run once this many requests have been started (all workers) and have ended; "
+          "--run-time stays the upper bound (0: no limit)"),
     Field("think_time_s", non_negative_duration, 0.0, "pause between a user's requests, seconds"),
     Field("timeout_s", positive_duration, 60.0, "per-request timeout, seconds"),
     Field("connect_timeout_s", positive_duration, 10.0, "TCP/TLS connect timeout, seconds"),
@@ -114,7 +117,8 @@ FIELDS: tuple[Field, ...] = (
     Field("coldstart_repeats", positive_int, 3, "coldstart: probes per gap", group="coldstart"),
     Field("coldstart_followups", non_negative_int, 2, "coldstart: warm requests after each probe", group="coldstart"),
     Field("untrusted_exit_code", non_negative_int, 3,
-          "exit code of an untrusted run, 0-255 (0: 'untrusted' is informational, when CI checks something else)"),
+          "exit code of a run whose generator fell behind, 0-255 (0: 'untrusted' is informational, when CI "
+          "checks something else); fewer workers than --require-workers stays 3"),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -204,6 +208,7 @@ class Settings:
     coldstart_repeats: int = 3
     coldstart_followups: int = 2
     untrusted_exit_code: int = 3
+    max_requests: int = 0
 
     def with_(self, **changes: Any) -> "Settings":
         return replace(self, **changes)

@@ -75,7 +75,7 @@ LOAD_RUN_ONLY = ("users", "spawn_rate", "run_time", "think_time_s", "arrival", "
                  "influx_url", "influx_org", "influx_bucket", "influx_db", "influx_optional", "sink_buffer",
                  "max_error_rate", "sim_hints", "stop_timeout", "run_id", "rate_limit_policy", "max_retries",
                  "max_backoff_s", "model_weights", "slo", "slo_check", "workload", "sim_args", "sim_profile",
-                 "results_dir", "idle_s", "calls_per_day")
+                 "results_dir", "idle_s", "calls_per_day", "max_requests")
 
 
 def key_from_env_var(settings: Settings, env_var: str | None) -> Settings:

@@ -374,7 +374,8 @@ def exit_code(summary: dict | None, slo_result: dict | None, could_not_run: bool
       (generator schedule lag, CPU saturation, fewer workers finished than
       ``--require-workers``). An untrusted run's SLO verdict means nothing,
       so 3 wins over 1. ``untrusted_exit_code`` (``--untrusted-exit-code``)
-      replaces the 3; with 0, "untrusted" is informational and the checks below decide;
+      replaces the 3 of a generator that fell behind; with 0, "untrusted" is informational and the checks
+      below decide. Fewer workers than ``--require-workers`` is always 3;
     - ``1`` an SLO check failed, or the overall error rate
       (``1 - totals.success_rate``) is above ``max_error_rate``;
     - ``0`` everything met.
@@ -383,6 +384,9 @@ def exit_code(summary: dict | None, slo_result: dict | None, could_not_run: bool
         return EXIT_COULD_NOT_RUN
     # Lost workers make a run untrusted through ``trusted`` (finish applies --require-workers);
     # a lost worker that the run was allowed to lose is "degraded", not untrusted.
+    workers = summary.get("workers") or {}
+    if "nodes" in workers and (workers.get("finished") or 0) < (workers.get("required") or 0):
+        return ExitCode.UNTRUSTED  # --require-workers is the user's own gate: --untrusted-exit-code does not lift it
     if summary.get("trusted") is False and untrusted_exit_code:
         return untrusted_exit_code if untrusted_exit_code != ExitCode.UNTRUSTED else ExitCode.UNTRUSTED
     if slo_result is not None and not slo_result.get("passed", True):

@@ -41,6 +41,8 @@ NOTES = {
                     "exclude cold starts (cold_start.count) and failed requests (failures), so e2e_ms.count = "
                     "successes - cold_start.count of the successes",
     "itl_ms.count": "itl_ms counts inter-token gaps, not requests",
+    "success_rate": "success_rate = successes / (requests - outcomes.interrupted): a request loadkit cut off at "
+                    "stop is no verdict on the gateway (failures = those requests - successes)",
     "cold_start.count_all_workers": "cold starts the gateway saw: a worker's cold mark counts only when no worker "
                                     "sent to the model in the idle_s before it",
     "retry_after_s": "rate_limit.retry_after_s is in seconds (the gateway's Retry-After), not ms",
@@ -126,14 +128,17 @@ class ModelSummary:
     @classmethod
     def of(cls, s: ModelStats, duration_s: float) -> "ModelSummary":
         h = s.h
-        failures = s.requests - s.successes
+        # A request loadkit itself cut at stop ("interrupted") is no verdict on the gateway: the rates are
+        # over the requests that ended by themselves (outcomes.interrupted counts the others).
+        judged = s.requests - s.outcomes.get("interrupted", 0)
+        failures = judged - s.successes
         throttled = h["throttled_ms"].summary()
         throttled["total"] = round(s.throttled_total_ms, 3)
         return cls(
             requests=s.requests, attempts=s.attempts, successes=s.successes, failures=failures,
             outcomes={name: s.outcomes.get(name, 0) for name in OUTCOMES}, errors=dict(s.errors.most_common(20)),
             finish_reasons=dict(s.finish_reasons.most_common(20)),
-            success_rate=_safe_div(s.successes, s.requests), error_rate=_safe_div(failures, s.requests),
+            success_rate=_safe_div(s.successes, judged), error_rate=_safe_div(failures, judged),
             rps=_safe_div(s.requests, duration_s), successful_rps=_safe_div(s.successes, duration_s),
             output_tokens_per_s=_safe_div(s.output_tokens, duration_s),
             **{name: h[name].summary() for name in ("e2e_ms", "ttft_ms", "ttfb_ms", "itl_ms", "tpot_ms",

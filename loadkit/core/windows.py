@@ -65,7 +65,7 @@ class WindowCell:
                 if ttft is not None:
                     self.h["ttft_ms"].record(ttft)
                 self.h["itl_ms"].record_many(metrics.itl_ms(r))
-        elif r.outcome != "rate_limited":
+        elif r.outcome not in ("rate_limited", "interrupted"):  # a 429 is charted apart; a cut-off is loadkit's
             c["errors"] += 1
 
     def merge(self, other: "WindowCell") -> None:

@@ -8,7 +8,7 @@ import time
 from loadkit.settings import Settings
 from loadkit.workload.arrivals import ArrivalSchedule
 
-__all__ = ["OpenLoopClock"]
+__all__ = ["OpenLoopClock", "RequestBudget"]
 
 
 class OpenLoopClock:
@@ -35,3 +35,34 @@ class OpenLoopClock:
             self.schedule = ArrivalSchedule(settings.arrival, rate, start, rng)
         self._last_intended_at = self.schedule.next_intended_at()
         return self._last_intended_at
+
+
+class RequestBudget:
+    """``--max-requests``: the requests this process may still start. A run's budget is split over the live
+    workers as the open-loop rate is (worker ``i`` of ``n`` takes ``N // n``, plus one when ``i < N % n``),
+    so the run starts exactly N requests; retries of a started request are not new requests."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.stop_sent = False  # the process asked Locust to end the run
+
+    @staticmethod
+    def share(total: int, worker_index: int | None, worker_count: int) -> int:
+        """This process's part of ``total``: all of it for a local run (no index)."""
+        if worker_index is None or worker_count <= 1:
+            return total
+        return total // worker_count + (1 if worker_index < total % worker_count else 0)
+
+    def take(self, settings: Settings, worker_index: int | None, worker_count: int) -> bool:
+        """Reserve one request; False once this process's share is started (always True without a limit)."""
+        if not settings.max_requests:
+            return True
+        if self.started >= self.share(settings.max_requests, worker_index, worker_count):
+            return False
+        self.started += 1
+        return True
+
+    def spent(self, settings: Settings, worker_index: int | None, worker_count: int) -> bool:
+        """True when a limit is set and this process has started its whole share."""
+        return bool(settings.max_requests) and \
+            self.started >= self.share(settings.max_requests, worker_index, worker_count)

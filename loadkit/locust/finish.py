@@ -84,6 +84,8 @@ def take_run_message(rt: Runtime, data: dict) -> None:
     starts, so this worker's first send may be warm."""
     rt.worker_index = data.get("index")
     rt.worker_count = data.get("count", rt.worker_count)
+    if data.get("max_requests") is not None:  # the master's --max-requests: each worker starts its share
+        rt.settings = rt.settings.with_(max_requests=int(data["max_requests"]))
     if data.get("preflight"):
         seed_from_preflight(rt.cold, rt.activity, data["preflight"], now_s=time.perf_counter(), now_unix_s=time.time())
 

@@ -35,6 +35,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRu
 
 from loadkit.settings import Settings, env_name, flag_name, load_settings
 from loadkit.errors import LoadkitError
+from loadkit.locust.clock import RequestBudget
 from loadkit.locust.runtime import Runtime, get_runtime, set_runtime
 from loadkit.locust import finish, sessions, stopfile
 
@@ -216,6 +217,7 @@ def _on_test_start(environment, **_kw) -> None:
     if rt.role in ("local", "master"):
         sessions.on_test_start(rt)  # a web UI start after an earlier one: new run id, fresh stats
     _apply_ui_settings(rt, environment)
+    rt.budget = RequestBudget()  # --max-requests counts from each start
     if rt.role in ("local", "master") and not finish.preflight_at_start(rt, environment):
         sessions.cancel_run()  # nothing ran: no results folder for it
         gevent.spawn_later(0, environment.runner.stop)
@@ -224,7 +226,8 @@ def _on_test_start(environment, **_kw) -> None:
         rt.mark_started()
         live = _live_workers(environment.runner)
         for i, cid in enumerate(live):
-            run = {"run_id": rt.run_id, "index": i, "count": len(live), "preflight": rt.preflight}
+            run = {"run_id": rt.run_id, "index": i, "count": len(live), "preflight": rt.preflight,
+                   "max_requests": rt.settings.max_requests}
             environment.runner.send_message("loadkit_run", run, cid)
         rt.worker_count = len(live)
         rt.final_collected = None  # a web UI session may start again after a stop
@@ -260,7 +263,22 @@ def _on_worker_report(client_id, data, **_kw) -> None:
     snap = data.get("loadkit")
     if snap is None:
         return
-    get_runtime().workers.receive(client_id, snap)
+    rt = get_runtime()
+    rt.workers.receive(client_id, snap)
+    _end_when_budget_done(rt, rt.environment)
+
+
+def _end_when_budget_done(rt: Runtime, environment) -> None:
+    """--max-requests on a master: each worker starts its share; the run ends when the workers' reports add
+    up to that many ended requests (within one report interval, 3 s by default)."""
+    total = rt.settings.max_requests
+    if not total or rt.budget.stop_sent or environment is None or environment.runner is None:
+        return
+    if sum(snap.requests for snap in rt.worker_snapshots.values()) >= total:
+        rt.budget.stop_sent = True
+        headless = getattr(environment.parsed_options, "headless", True)
+        log.info("loadkit: --max-requests %d reached", total)
+        gevent.spawn(environment.runner.quit if headless else environment.runner.stop)
 
 
 def _on_flush_request(msg, **_kw) -> None:

@@ -34,7 +34,7 @@ from loadkit.core.coldview import ActivityLog
 from loadkit.core.records import RequestRecord
 from loadkit.core.snapshot import WorkerSnapshot
 from loadkit.core.summary import Generator
-from loadkit.locust.clock import OpenLoopClock
+from loadkit.locust.clock import OpenLoopClock, RequestBudget
 from loadkit.locust.trustmonitor import TrustMonitor
 from loadkit.locust.recorder import LLMRequestFailed, Recorder
 from loadkit.locust.workers import WorkerView
@@ -80,6 +80,7 @@ class Runtime:
         self.run_id = settings.run_id or os.environ.get("LOADKIT_RUN_ID") or new_run_id()
         self.recorder = Recorder()
         self.clock = OpenLoopClock()
+        self.budget = RequestBudget()  # --max-requests
         self.workers = WorkerView()
         self.trust = TrustMonitor()
         self.workload: Any = self._make_workload(settings)
@@ -145,6 +146,14 @@ class Runtime:
     def next_intended_at(self) -> float | None:
         """Open loop: the perf_counter time the next request of this process is due (None: closed loop)."""
         return self.clock.next_intended_at(self.settings, self.run_id)
+
+    def take_request(self) -> bool:
+        """--max-requests: reserve the next request of this process (False once its share is started)."""
+        return self.budget.take(self.settings, self.worker_index, self.worker_count)
+
+    def budget_spent(self) -> bool:
+        """--max-requests is set and every request of this process's share has been started."""
+        return self.budget.spent(self.settings, self.worker_index, self.worker_count)
 
     def mark_cold(self, model: str, now: float) -> bool:
         """True when this send is the model's first, or the first after ``idle_s`` without activity

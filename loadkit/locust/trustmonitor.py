@@ -6,7 +6,6 @@ the judgement of them is core/trust.py's.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gevent

@@ -68,9 +68,22 @@ class ChatUser(User):
         self._connect_failures = getattr(self, "_connect_failures", 0) + 1
         gevent.sleep(min(1.0, 0.05 * 2 ** (self._connect_failures - 1)))
 
+    def _budget_spent(self, rt) -> None:
+        """--max-requests reached in this process: a local run ends once the last request has ended (a
+        master ends a distributed run from the workers' reports); this user idles until then."""
+        if rt.in_flight == 0 and rt.role == "local" and not rt.budget.stop_sent:
+            rt.budget.stop_sent = True
+            runner = self.environment.runner
+            headless = getattr(self.environment.parsed_options, "headless", True)
+            gevent.spawn(runner.quit if headless else runner.stop)
+        gevent.sleep(0.2)
+
     @task
     def chat(self) -> None:
         rt = get_runtime()
+        if not rt.take_request():
+            self._budget_spent(rt)
+            return
         req = self.next_request()
         mapped = rt.model_map.get(req.model)
         if mapped and mapped != req.model:

@@ -5,7 +5,6 @@ Real `loadkit` subprocesses against the real simulator on port 0."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,16 +12,16 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 
 from tests.support.simproc import start_simulator
+from tests.support import loadkit_free_env
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXED = ("--profile", "fixed", "--fixed", "ttft_ms=10,itl_ms=2,tokens=5", "--cold-start-ms", "0")
 
 
 def loadkit(*args: str, env_extra: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADKIT_")}
+    env = loadkit_free_env()
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "loadkit.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
@@ -69,7 +68,7 @@ def test_version_names_loadkit_python_and_locust():
 
 
 def test_simulate_passes_its_arguments_through():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADKIT_")}
+    env = loadkit_free_env()
     proc = subprocess.Popen([sys.executable, "-m", "loadkit.cli", "simulate", "--port", "0", "--host", "127.0.0.1",
                              "--profile", "zero"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

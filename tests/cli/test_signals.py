@@ -17,13 +17,14 @@ import psutil
 import pytest
 
 from tests.support.browser import poll
+from tests.support import loadkit_free_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("signum, expected_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_the_run_writes_an_interrupted_summary_and_stops_the_simulator(tmp_path, signum, expected_code):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADKIT_")}
+    env = loadkit_free_env()
     stderr_path = tmp_path / "stderr.txt"
     with open(stderr_path, "w") as stderr, open(tmp_path / "stdout.txt", "w") as stdout:
         proc = subprocess.Popen([sys.executable, "-m", "loadkit.cli", "run", "--users", "3", "--spawn-rate", "3",

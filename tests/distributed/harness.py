@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadkit.locust.commands import master_command, worker_command
+from tests.support import loadkit_free_env
 from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -20,11 +21,8 @@ LOCUSTFILE = "loadkit/locustfiles/chat.py"
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    for key in [k for k in env if k.startswith("LOADKIT_") or k.startswith("LOCUST_")]:
-        del env[key]
-    env.update(extra)
+    env = loadkit_free_env(**extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     return env
 
 

@@ -42,7 +42,7 @@ def test_an_overloaded_generator_is_flagged_untrusted(tmp_path):
     # 2 users cannot hold 60 requests/s of 200 ms answers: arrivals queue behind busy users.
     with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=150,itl_ms=10,tokens=5", "--cold-start-ms", "0") as sim:
         proc, summary, _ = _run(tmp_path, sim, "--arrival", "constant", "--rate-per-s", "60", "--users", "2",
-                                "--run-time", "6s", run_id="overloaded")
+                                "--run-time", "6s", "--untrusted-exit-code", "3", run_id="overloaded")
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert summary["trusted"] is False
     assert any("schedule lag" in w for w in summary["warnings"])

@@ -11,7 +11,9 @@ from soak import run_soak  # noqa: E402
 
 
 def test_forty_second_soak_keeps_descriptors_flat_and_counts_exact():
-    result = run_soak(40, rate_per_s=15, interval_s=4, warmup_s=12, users=10)
+    # memory climbs to its plateau over the first ~15 s (histograms, pools, the allocator's arenas), later on a
+    # busy box: judged from 20 s, so growth here is what the steady second half adds
+    result = run_soak(40, rate_per_s=15, interval_s=4, warmup_s=20, users=10)
     assert result["exit_code"] == 0, result["stderr_tail"]
     assert len(result["samples"]) >= 8
     assert result["counts_exact"], result["models"]

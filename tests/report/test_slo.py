@@ -251,3 +251,14 @@ def test_exit_code_policy():
     assert exit_code(lost, passed) == 0
     lost["trusted"] = False
     assert exit_code(lost, passed) == 3
+
+
+def test_untrusted_exit_code_zero_informs_but_a_worker_shortfall_still_exits_3():
+    summary = {"trusted": False, "totals": {"success_rate": 1.0}, "workers": {"count": 1}}
+    passed = {"passed": True, "checks": []}
+    assert exit_code(summary, passed, untrusted_exit_code=0) == 0  # generator fell behind: informational
+    assert exit_code(summary, passed, untrusted_exit_code=7) == 7
+    short = dict(summary, workers={"count": 2, "nodes": {}, "finished": 1, "required": 2})
+    assert exit_code(short, passed, untrusted_exit_code=0) == 3  # --require-workers is the user's own gate
+    enough = dict(summary, workers={"count": 2, "nodes": {}, "finished": 2, "required": 2})
+    assert exit_code(enough, passed, untrusted_exit_code=0) == 0

@@ -9,3 +9,16 @@
 - ``browser``: ``chromium`` (headless Chromium via Playwright), ``start_from_form``, ``poll``.
 - ``faultproxy``: ``FaultProxy`` (outages, latency, bandwidth between a client and a server).
 """
+
+import os as _os
+
+# The variables a test's own clean environment keeps (tests/conftest.py sets them for every test).
+TEST_WIDE_ENV = ("LOADKIT_UNTRUSTED_EXIT_CODE",)
+
+
+def loadkit_free_env(**extra: str) -> dict[str, str]:
+    """os.environ without the caller's LOADKIT_* / LOCUST_* settings (the test-wide ones kept), plus ``extra``."""
+    env = {k: v for k, v in _os.environ.items()
+           if not (k.startswith("LOADKIT_") or k.startswith("LOCUST_")) or k in TEST_WIDE_ENV}
+    env.update(extra)
+    return env

@@ -63,3 +63,23 @@ def test_summary_values_follow_from_the_records():
     assert haiku["cold_start"]["count"] == 1 and haiku["ttft_ms"]["count"] == 0  # cold never mixed into warm
     assert abs(haiku["cold_start"]["ttft_ms"]["p50"] - 2100) < 3
     assert s["totals"]["requests"] == 3 and s["totals"]["tokens"]["output"] == 5
+
+
+def test_a_request_cut_off_at_stop_is_no_verdict_on_the_gateway():
+    from loadkit.core.records import INTERRUPTED_IN_FLIGHT
+    from loadkit.core.windows import WindowStats
+
+    stats, windows = RunStats(), WindowStats()
+    ok, _, _, _ = _records()
+    failed = RequestRecord("gpt-4o-mini", sent_at=4.0, intended_at=4.0, done_at=4.1, status=500, outcome="upstream_error",
+                           error_key="http_500")
+    cut = RequestRecord("gpt-4o-mini", sent_at=5.0, intended_at=5.0, done_at=5.2, outcome="interrupted",
+                        error_key=INTERRUPTED_IN_FLIGHT)
+    for r in (ok, failed, cut):
+        stats.add(r)
+        windows.add(r)
+    mini = build_summary(stats, run_id="r", started_at="t", duration_s=10, host="h", users=1)["models"]["gpt-4o-mini"]
+    assert (mini["requests"], mini["successes"], mini["failures"], mini["outcomes"]["interrupted"]) == (3, 1, 1, 1)
+    assert mini["success_rate"] == 0.5 and mini["error_rate"] == 0.5  # over the 2 that ended by themselves
+    cells = [m["gpt-4o-mini"] for m in windows.cells.values()]
+    assert sum(c.counts["errors"] for c in cells) == 1 and sum(c.counts["requests"] for c in cells) == 3  # the 500 only
