@@ -13,7 +13,6 @@ from any text.
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -23,9 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadkit.core.values import (
+    closest,
     choice, fraction, non_negative_duration, non_negative_float, non_negative_int, parse_bool, parse_duration_s, parse_host, parse_list,
     parse_list_sep, parse_str_map, parse_weights, positive_duration, positive_float, positive_int,
 )
+from loadkit.core.redact import redact as core_redact
 from loadkit.errors import ConfigError
 
 __all__ = ["Settings", "FIELDS", "Field", "load_settings", "parse_duration_s", "redact", "env_name", "flag_name", "secrets_of",
@@ -146,8 +147,8 @@ def check_environment(env: Mapping[str, str]) -> None:
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX) or name in known:
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "see `loadkit run --help` for the settings"
+        close = closest(name, known)
+        hint = f"did you mean {close}?" if close else "see `loadkit run --help` for the settings"
         raise ConfigError(f"unknown environment variable {name}: {hint} (unset it or fix its name)")
 
 
@@ -298,8 +299,8 @@ def _read_file(path: Path) -> dict[str, Any]:
             continue  # other tables ([slo], [prices], ...) belong to other readers
         f = _BY_NAME.get(name)
         if f is None:
-            close = difflib.get_close_matches(name, sorted(_BY_NAME), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(name, _BY_NAME)
+            hint = f"did you mean {close!r}? " if close else ""
             known = ", ".join(sorted(_BY_NAME))
             raise ConfigError(f"config file {path}: unknown setting {name!r}; {hint}known settings: {known}")
         if f.secret:
@@ -357,8 +358,6 @@ def secrets_of(s: Settings) -> list[str]:
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret replaced by ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    """``text`` with every secret, and anything shaped like a credential, replaced by ``<redacted>``:
+    :func:`loadkit.core.redact.redact`, the one redaction every output goes through."""
+    return core_redact(text, secrets)

@@ -58,6 +58,7 @@ from typing import Any
 
 from loadkit.errors import ExitCode, SLOError
 from loadkit.core.summary import metric_paths
+from loadkit.core.values import closest
 from loadkit.core.records import OUTCOMES
 
 __all__ = [
@@ -173,10 +174,7 @@ def describe_paths() -> str:
 
 
 def _closest(path: str) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(path, sorted(_MODEL_PATHS | _TOP_LEVEL_PATHS), n=1)
-    return found[0] if found else None
+    return closest(path, _MODEL_PATHS | _TOP_LEVEL_PATHS)
 
 
 def _parse_value(text: str) -> float | bool:

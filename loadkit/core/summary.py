@@ -26,6 +26,7 @@ from loadkit.core.coldview import cold_count_all_workers
 from loadkit.core.records import OUTCOMES
 from loadkit.core.stats import ModelStats, RunStats
 from loadkit.core.trust import TrustFacts, judge
+from loadkit.errors import ExitCode
 
 __all__ = ["SCHEMA_VERSION", "RunSummary", "ModelSummary", "RunContext", "Generator", "summarize", "build_summary",
            "model_block", "write_summary", "read_summary", "metric_paths", "NOTES"]
@@ -299,8 +300,10 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         workers_lost=tuple(workers.get("lost") or ()),
     ))
     warnings = verdict.warnings + list(ctx.warnings)
-    if ctx.interrupted:
+    if ctx.interrupted and not ctx.stop_signal:
         warnings.append("the run was stopped before its end (a signal): the numbers cover the part that ran")
+    if ctx.stop_signal:
+        warnings.append(f"the run was interrupted by {ctx.stop_signal} after {duration_s:.1f} s")
     interrupted = ctx.generator.interrupted_requests
     if interrupted:
         warnings.append(f"{interrupted} request(s) were cut off when users stopped (use --stop-timeout)")
@@ -321,14 +324,22 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         sink=ctx.sink or {"written": 0, "dropped": 0, "buffered_peak": 0, "flush_ms": {}},
         generator=ctx.generator, degraded=verdict.degraded,
         command_line=list(ctx.command_line), settings=dict(ctx.settings), versions=dict(ctx.versions),
-        windows=ctx.windows or {}, interrupted=ctx.interrupted, started_epoch_s=ctx.started_epoch_s, stop_signal=ctx.stop_signal,
+        windows=ctx.windows or {}, interrupted=ctx.interrupted or bool(ctx.stop_signal),
+        started_epoch_s=ctx.started_epoch_s, stop_signal=ctx.stop_signal,
     )
     if ctx.slo_result is not None:
         summary.slo = ctx.slo_result
     elif ctx.slos:
         summary.slo = evaluate(ctx.slos, summary.to_dict())
-    summary.exit_code = int(exit_code(summary.to_dict(), summary.slo, max_error_rate=ctx.max_error_rate,
-                                      untrusted_exit_code=ctx.untrusted_exit_code))
+    if ctx.stop_signal:
+        # An interrupted run is never a passing gate: JUnit shows it as a failed testcase.
+        summary.slo = dict(summary.slo, passed=False, checks=[*summary.slo["checks"], {
+            "name": "run not interrupted", "metric": "interrupted", "op": "==", "limit": False,
+            "value": ctx.stop_signal, "passed": False}])
+        summary.exit_code = int(ExitCode.TERMINATED if ctx.stop_signal == "SIGTERM" else ExitCode.INTERRUPTED)
+    else:
+        summary.exit_code = int(exit_code(summary.to_dict(), summary.slo, max_error_rate=ctx.max_error_rate,
+                                          untrusted_exit_code=ctx.untrusted_exit_code))
     return summary
 
 

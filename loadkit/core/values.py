@@ -8,15 +8,16 @@ into a one-line ConfigError naming the setting.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
     "parse_duration_s", "parse_bool", "parse_list", "parse_list_sep", "parse_weights", "parse_str_map", "choice",
     "positive_int", "non_negative_int", "non_negative_float", "positive_float", "positive_duration",
-    "non_negative_duration", "fraction", "parse_host", "BOOL_TRUE", "BOOL_FALSE",
+    "non_negative_duration", "fraction", "parse_host", "closest", "BOOL_TRUE", "BOOL_FALSE",
 ]
 
 BOOL_TRUE = ("1", "true", "yes", "on")
@@ -99,6 +100,13 @@ def parse_str_map(text: Any) -> dict[str, str]:
             raise ValueError(f"{part!r} is not name=value")
         out[name.strip()] = value.strip()
     return out
+
+
+def closest(name: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The known name a typo most likely meant (None when nothing is close): for "did you mean ...?" hints
+    on settings, environment variables and SLO paths alike."""
+    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=cutoff)
+    return found[0] if found else None
 
 
 def choice(*options: str) -> Callable[[Any], str]:

@@ -187,7 +187,7 @@ def run_context(rt: Runtime, environment, silent_workers: list[str] | None = Non
                                timing_error_summary(rt.timing if rt.role != "master" else None,
                                                     [{"timing_error": s.timing_error}
                                                      for s in rt.worker_snapshots.values()])),
-        slos=rt.slos, interrupted=rt.run_interrupted,
+        slos=rt.slos, interrupted=rt.run_interrupted, stop_signal=rt.stop_signal,
         activity_logs=view.activity_logs, idle_s=s.idle_s, calls_per_day=s.calls_per_day,
         max_error_rate=s.max_error_rate, untrusted_exit_code=s.untrusted_exit_code,
         command_line=[rt.redact(a) for a in rt.command_line], settings=_settings_redacted(rt),
@@ -199,19 +199,7 @@ def run_context(rt: Runtime, environment, silent_workers: list[str] | None = Non
 def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None) -> dict:
     """Build and write the summary, print the table, set the process exit code. Returns the summary."""
     ctx, view = run_context(rt, environment, silent_workers)
-    ctx.interrupted = rt.run_interrupted and not rt.stop_signal
-    result = summarize(view.stats, ctx)
-    summary = result.to_dict()
-    if rt.stop_signal:
-        # An interrupted run is never a passing gate: JUnit shows it as a failed testcase.
-        slo_result = summary["slo"]
-        summary["slo"] = dict(slo_result, passed=False, checks=[*slo_result["checks"], {
-            "name": "run not interrupted", "metric": "interrupted", "op": "==", "limit": False,
-            "value": rt.stop_signal, "passed": False}])
-        summary["warnings"].append(f"the run was interrupted by {rt.stop_signal} after {ctx.duration_s:.1f} s")
-        summary["exit_code"] = int(ExitCode.TERMINATED if rt.stop_signal == "SIGTERM" else ExitCode.INTERRUPTED)
-    summary["interrupted"] = rt.run_interrupted or bool(rt.stop_signal)
-    summary["stop_signal"] = rt.stop_signal
+    summary = summarize(view.stats, ctx).to_dict()
     code = summary["exit_code"]
     out_dir = Path(rt.settings.results_dir) / rt.run_id
     write_summary(summary, out_dir / "summary.json")

@@ -60,7 +60,7 @@ def test_key_file_with_trailing_newline_is_read(tmp_path):
 def test_repr_and_redact_never_show_secrets():
     s = load_settings({}, env={"LOADKIT_API_KEY": "sk-abcdef", "LOADKIT_INFLUX_TOKEN": "tok-xyz1"})
     assert "sk-abcdef" not in repr(s) and "tok-xyz1" not in repr(s)
-    assert redact("key sk-abcdef token tok-xyz1", ["sk-abcdef", "tok-xyz1"]) == "key *** token ***"
+    assert redact("key sk-abcdef token tok-xyz1", ["sk-abcdef", "tok-xyz1"]) == "key <redacted> token <redacted>"
 
 
 def test_unknown_setting_in_file_names_the_known_ones(tmp_path):
