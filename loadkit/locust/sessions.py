@@ -5,7 +5,9 @@ Start again. Each start gets a new run id and fresh stats; each Stop writes
 that run's summary.json, junit.xml and report.html (the same ``finish_run``
 a headless run uses) into ``results/<run_id>/``; Reset zeroes loadkit's
 numbers like Locust's (on a master, the workers' too). The session keeps the
-list of its runs for the LLM tab, and the live windows its charts draw.
+list of its runs for the LLM tab and, after a Stop, that run's final windows
+for its charts (while a run goes, they are the runtime's own windows,
+merged across workers: ``webui.live_windows``).
 
 Headless runs never create a session: there the hooks finish the one run at
 ``quitting`` as before.
@@ -17,17 +19,14 @@ import logging
 import time
 from typing import Any
 
-import gevent
-
 from loadkit.core.coldview import ActivityLog
 from loadkit.core.metrics import LatencyHistogram
 from loadkit.core.stats import RunStats
 from loadkit.locust.runtime import Runtime, new_run_id
-from loadkit.report.series import BIN_S, StatsMark, window_between
 
 log = logging.getLogger("loadkit")
 
-__all__ = ["WebSession", "LiveWindows", "install", "get_session", "begin_run", "reset_stats", "live_stats",
+__all__ = ["WebSession", "install", "get_session", "begin_run", "reset_stats", "live_stats",
            "RUN_FILES", "cancel_run", "on_test_start", "on_test_stop", "on_worker_reset",
            "finished_in_session"]
 
@@ -42,70 +41,6 @@ def live_stats(rt: Runtime) -> RunStats:
     return rt.workers.merged().stats
 
 
-class LiveWindows:
-    """5 s windows of the running run, cut from its cumulative stats (merged across workers on a master).
-
-    On a master a window holds what the workers reported during it (they report every few seconds),
-    so a request may land one window late; totals are exact."""
-
-    def __init__(self, bin_s: float = BIN_S) -> None:
-        self.bin_s = bin_s
-        self.windows: list[dict[str, Any]] = []
-        self.started_at: float | None = None
-        self.mark: StatsMark | None = None
-        self.greenlet: Any = None
-
-    def start(self, rt: Runtime) -> None:
-        self.stop_sampling()
-        self.windows, self.mark, self.started_at = [], None, time.monotonic()
-
-        def loop() -> None:
-            while True:
-                due = self.started_at + (len(self.windows) + 1) * self.bin_s
-                gevent.sleep(max(0.0, due - time.monotonic()))
-                self.close_window(live_stats(rt))
-
-        self.greenlet = gevent.spawn(loop)
-
-    def close_window(self, stats: RunStats, final: bool = False) -> None:
-        """Close the current window at now (a full one, or at the run's end a shorter final one)."""
-        if self.started_at is None:
-            return
-        start_s = len(self.windows) * self.bin_s
-        length_s = self.bin_s if not final else min(self.bin_s, time.monotonic() - self.started_at - start_s)
-        mark = StatsMark(stats)
-        if length_s > 0:
-            self.windows.append(window_between(self.mark, mark, start_s, length_s, self.bin_s))
-        self.mark = mark
-
-    def stop_sampling(self) -> None:
-        if self.greenlet is not None:
-            self.greenlet.kill(block=False)
-            self.greenlet = None
-
-    def finish(self, stats: RunStats) -> None:
-        """The run stopped: close the last, shorter window from the final stats."""
-        self.stop_sampling()
-        self.close_window(stats, final=True)
-        self.started_at = None
-
-    def clear(self) -> None:
-        self.windows, self.mark = [], None
-        if self.started_at is not None:
-            self.started_at = time.monotonic()
-
-    def table(self, rt: Runtime | None = None) -> dict[str, Any]:
-        """The window table (series.py format). Given the runtime of a running run, its current window is
-        included so far, marked partial and rated by the time it has covered."""
-        windows = list(self.windows)
-        if rt is not None and self.started_at is not None:
-            start_s = len(windows) * self.bin_s
-            length_s = min(self.bin_s, time.monotonic() - self.started_at - start_s)
-            if length_s > 0:
-                windows.append(window_between(self.mark, StatsMark(live_stats(rt)), start_s, length_s, self.bin_s))
-        return {"bin_s": self.bin_s, "windows": windows}
-
-
 class WebSession:
     """The runs of one web UI process, and the live windows of the current one."""
 
@@ -113,7 +48,7 @@ class WebSession:
         self.runs: list[dict[str, Any]] = []  # finished runs, oldest first
         self.active = False  # a run started and not yet written
         self.started_any = False
-        self.windows = LiveWindows()
+        self.last_windows: dict[str, Any] | None = None  # the last finished run's window table (summary.json)
 
     def run_entry(self, summary: dict[str, Any], files: list[str]) -> dict[str, Any]:
         totals = summary.get("totals") or {}
@@ -167,9 +102,6 @@ def reset_stats(rt: Runtime) -> None:
     if rt.role == "master" and runner is not None:
         for client_id in list(runner.clients):
             runner.send_message("loadkit_reset", {"run_id": rt.run_id}, client_id)
-    if _SESSION is not None:
-        _SESSION.windows.clear()
-        _SESSION.windows.mark = StatsMark(rt.stats)
     log.info("loadkit: stats reset")
 
 
@@ -192,15 +124,13 @@ def on_test_start(rt: Runtime) -> None:
         log.info("loadkit: new web UI run %s", rt.run_id)
     session.started_any = True
     session.active = True
-    session.windows.start(rt)
+    session.last_windows = None
 
 
 def cancel_run() -> None:
     """The run was refused before any load (preflight failed at start): nothing to write at Stop."""
     if _SESSION is not None:
         _SESSION.active = False
-        _SESSION.windows.stop_sampling()
-        _SESSION.windows.started_at = None
 
 
 def on_test_stop(rt: Runtime, environment) -> None:
@@ -215,8 +145,8 @@ def on_test_stop(rt: Runtime, environment) -> None:
         rt.stats = live_stats(rt)
     elif rt.sink is not None:
         rt.sink.stop(timeout_s=10.0)
-    session.windows.finish(rt.stats)
     summary = finish.finish_run(rt, environment, silent_workers=rt.final_collected or [])
+    session.last_windows = summary.get("windows") or None
     rt.sink = None  # stopped; the next run writes its own folder
     out_dir = rt.results_dir
     files = [name for name in RUN_FILES if (out_dir / name).exists()]

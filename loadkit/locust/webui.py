@@ -17,6 +17,7 @@ import logging
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,10 @@ def live_windows(rt: Runtime) -> dict[str, Any]:
     """``/loadkit/windows``: the run's 5 s windows so far, merged across workers (report/series.py's table)."""
     view = rt.workers.merged() if rt.role == "master" else rt.workers.merged(own=rt.snapshot())
     start = rt.started_epoch_s
-    end = None if start is None else start + rt.duration_s()
+    if start is None:
+        end = None
+    else:  # a running run's current window is as long as it has lasted so far (rates per that length)
+        end = time.time() if rt.stopped_at is None else start + rt.duration_s()
     return {"run_id": rt.run_id, **view.windows.table(start, end)}
 
 
@@ -252,7 +256,10 @@ def install_web_ui(environment, rt: Runtime) -> None:
     def _charts_json():
         """Chart specs of the current (or last) run's windows, merged across workers."""
         session = sessions.get_session()
-        table = session.windows.table(rt) if session is not None else {"bin_s": series.BIN_S, "windows": []}
+        if session is not None and not session.active and session.last_windows is not None:
+            table = session.last_windows  # the stopped run's final windows, as its summary.json has them
+        else:
+            table = {k: v for k, v in live_windows(rt).items() if k != "run_id"}
         return Response(json.dumps({"run_id": rt.run_id, "windows": table, "specs": series.chart_specs(table)}),
                         mimetype="application/json")
 

@@ -27,12 +27,10 @@ from typing import Any
 import numpy as np
 
 from loadkit.core import metrics
-from loadkit.core.metrics import LatencyHistogram
 from loadkit.core.records import record_from_dict
-from loadkit.core.windows import done_wall_s
+from loadkit.core.windows import WindowStats, done_wall_s
 
-__all__ = ["BIN_S", "MIN_WINDOW_S", "windows_from_records", "chart_specs", "percentile_curve", "STAT_DASH",
-           "StatsMark", "window_between"]
+__all__ = ["BIN_S", "MIN_WINDOW_S", "windows_from_records", "chart_specs", "percentile_curve", "STAT_DASH"]
 
 BIN_S = 5.0
 MIN_WINDOW_S = 1.0
@@ -41,89 +39,20 @@ LATENCIES = (("e2e_ms", "e2e latency", "ms"), ("ttft_ms", "Time to first token",
 STAT_DASH = {"p50": None, "p95": [6, 4], "p99": [2, 3]}
 
 
-def _blank() -> dict[str, Any]:
-    return {"requests": 0, "successes": 0, "errors": 0, "responses_429": 0, "output_tokens": 0,
-            "h": {name: LatencyHistogram() for name, _, _ in LATENCIES}}
-
-
 def windows_from_records(records: list[dict[str, Any]], duration_s: float | None = None,
                          bin_s: float = BIN_S) -> dict[str, Any]:
-    """The window table of a run's attempt records (record dicts, records.jsonl.gz lines).
-
-    A request lands in the window of its done time (wall clock: ``started_wall_ns``
-    plus its own duration, since perf_counter values differ per process). The run
-    ends at ``duration_s`` when given (else at the last done time)."""
+    """The window table of a run's attempt records (record dicts, records.jsonl.gz lines), for a run folder
+    that carries no windows of its own: the same :class:`loadkit.core.windows.WindowStats` a running
+    process fills, so both tables are cut the same way. The run starts at its first send and ends at
+    ``duration_s`` after it when given (else at the last done time)."""
     if not records:
         return {"bin_s": bin_s, "windows": []}
     parsed = [record_from_dict(r) for r in records]
-    wall0 = min(r.started_wall_ns for r in parsed)
-    done = [done_wall_s(r) - wall0 / 1e9 for r in parsed]
-    end_s = max(max(done), duration_s or 0.0)
-    n_bins = max(1, int(np.ceil(end_s / bin_s - 1e-9)))
-    bins: list[dict[str, dict[str, Any]]] = [{} for _ in range(n_bins)]
-    for r, done_s in zip(parsed, done):
-        w = bins[min(int(done_s // bin_s), n_bins - 1)].setdefault(r.model, _blank())
-        if r.status == 429:
-            w["responses_429"] += 1
-        w["output_tokens"] += r.output_tokens  # every attempt's, as the summary counts them
-        if not r.final:
-            continue
-        w["requests"] += 1
-        if r.outcome == "ok":
-            w["successes"] += 1
-            if not r.cold:  # cold starts are reported apart, never mixed into a percentile
-                w["h"]["e2e_ms"].record(metrics.e2e_ms(r))
-                ttft = metrics.ttft_ms(r)
-                if ttft is not None:
-                    w["h"]["ttft_ms"].record(ttft)
-                w["h"]["itl_ms"].record_many(metrics.itl_ms(r))
-        elif r.outcome != "rate_limited":
-            w["errors"] += 1
-    windows = []
-    for i, models in enumerate(bins):
-        start = i * bin_s
-        length = min(bin_s, end_s - start)
-        out_models = {}
-        for model, w in models.items():
-            hists = w.pop("h")
-            out_models[model] = {**w, **{name: hists[name].summary() for name in hists}}
-        windows.append({"start_s": start, "length_s": round(length, 3), "partial": length < bin_s - 1e-6,
-                        "models": out_models})
-    return {"bin_s": bin_s, "windows": windows}
-
-
-class StatsMark:
-    """A copy of cumulative per-model stats at one moment: what :func:`window_between` subtracts."""
-
-    def __init__(self, stats: Any) -> None:
-        """``stats`` is a loadkit.core.stats.RunStats (cumulative)."""
-        self.models: dict[str, dict[str, Any]] = {}
-        for model, m in stats.models.items():
-            hists = {}
-            for name, _, _ in LATENCIES:
-                copy = LatencyHistogram()
-                copy.merge(m.h[name])
-                hists[name] = copy
-            errors = m.requests - m.successes - m.outcomes.get("rate_limited", 0)
-            self.models[model] = {"requests": m.requests, "successes": m.successes, "errors": errors,
-                                  "responses_429": m.responses_429, "output_tokens": m.output_tokens, "h": hists}
-
-
-def window_between(before: StatsMark | None, after: StatsMark, start_s: float, length_s: float,
-                   bin_s: float = BIN_S) -> dict[str, Any]:
-    """One window of the table: what happened between two marks of the same cumulative stats."""
-    models = {}
-    for model, now in after.models.items():
-        then = (before.models.get(model) if before is not None else None) or {}
-        counts = {k: now[k] - then.get(k, 0) for k in ("requests", "successes", "errors", "responses_429",
-                                                      "output_tokens")}
-        if not any(counts.values()):
-            continue
-        hists = {name: (now["h"][name].minus(then["h"][name]) if then else now["h"][name]).summary()
-                 for name in now["h"]}
-        models[model] = {**counts, **hists}
-    return {"start_s": round(start_s, 3), "length_s": round(length_s, 3), "partial": length_s < bin_s - 1e-6,
-            "models": models}
+    windows = WindowStats(bin_s)
+    windows.add_many(parsed)
+    start = min(r.started_wall_ns for r in parsed) / 1e9
+    end = max(max(done_wall_s(r) for r in parsed), start + (duration_s or 0.0))
+    return windows.table(start, end)
 
 
 _COUNTS = ("requests", "successes", "errors", "responses_429", "output_tokens")

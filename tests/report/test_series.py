@@ -1,4 +1,4 @@
-"""Windows cut from cumulative stats (the live charts' source) equal windows built from the records."""
+"""One windowing (core.windows.WindowStats): per-worker windows merged equal the windows of all the records."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from loadkit.core.metrics import LatencyHistogram
-from loadkit.core.stats import RunStats
+from loadkit.core.metrics import LatencyHistogram, e2e_ms
+from loadkit.core.windows import WindowStats, done_wall_s
 from loadkit.report import series
 from tests.report.conftest import generate_records
 
@@ -29,26 +29,27 @@ def test_histogram_minus_equals_a_histogram_of_only_the_later_values():
         assert got[stat] == pytest.approx(want[stat], rel=1e-9), stat
 
 
-def test_windows_cut_from_cumulative_stats_match_the_records():
-    records = sorted(generate_records(seed=11, duration_s=20.0), key=lambda r: r.done_at)
-    start = min(r.sent_at for r in records)
-    stats, mark, cut = RunStats(), None, []
-    for edge in (5.0, 10.0, 15.0, 20.0, 30.0):
-        for r in [r for r in records if edge - 5.0 <= r.done_at - start < edge or (edge == 30.0 and r.done_at - start >= 20.0)]:
-            stats.add(r)
-        now = series.StatsMark(stats)
-        cut.append(series.window_between(mark, now, edge - 5.0, 5.0))
-        mark = now
-    total = {m: s.requests for m, s in stats.models.items()}
-    assert {m: sum(w["models"].get(m, {}).get("requests", 0) for w in cut) for m in total} == total
-    tokens = sum(m["output_tokens"] for w in cut for m in w["models"].values())
-    assert tokens == sum(r.output_tokens for r in records)
+def test_windows_of_two_workers_merged_equal_the_windows_of_all_records():
+    records = generate_records(seed=11, duration_s=20.0)
+    whole, halves = WindowStats(), [WindowStats(), WindowStats()]
+    for i, r in enumerate(records):
+        whole.add(r)
+        halves[i % 2].add(r)  # two workers, each with its own share of the requests
+    merged = WindowStats.merged(halves)
+    start = min(r.started_wall_ns for r in records) / 1e9
+    assert merged.table(start) == whole.table(start)
+    table = whole.table(start)
+    final = [r for r in records if r.final]
+    assert sum(m["requests"] for w in table["windows"] for m in w["models"].values()) == len(final)
+    assert sum(m["output_tokens"] for w in table["windows"] for m in w["models"].values()) == \
+        sum(r.output_tokens for r in records)
     # a window's percentiles are of its own requests only, not of everything so far
-    second = cut[1]["models"]["gpt-4o-mini"]
+    key = sorted(whole.cells)[1]
     own = LatencyHistogram()
-    for r in records:
-        if r.model == "gpt-4o-mini" and r.final and r.outcome == "ok" and not r.cold and 5.0 <= r.done_at - start < 10.0:
-            own.record((r.done_at - r.sent_at) * 1000.0)
+    for r in final:
+        if r.model == "gpt-4o-mini" and r.outcome == "ok" and not r.cold and int(done_wall_s(r) // 5.0) == key:
+            own.record(e2e_ms(r))
+    second = table["windows"][1]["models"]["gpt-4o-mini"]
     assert second["e2e_ms"]["count"] == own.count and second["e2e_ms"]["p95"] == own.summary()["p95"]
 
 
