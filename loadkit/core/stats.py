@@ -18,7 +18,7 @@ from loadkit.core.metrics import LatencyHistogram
 from loadkit.core.pricing import PriceTable
 from loadkit.core.records import INTERRUPTED_WAITING, RequestRecord
 
-__all__ = ["ModelStats", "RunStats"]
+__all__ = ["ModelStats", "RunStats", "distributions", "DISTRIBUTION_GRID"]
 
 _HISTOGRAMS = (
     "e2e_ms",
@@ -233,3 +233,19 @@ class RunStats:
             rs.models[model] = ModelStats.from_dict(sd)
         return rs
 
+
+# The percentiles of the report's "by percentile" plots: every integer, then the tail.
+DISTRIBUTION_GRID = tuple(float(q) for q in range(100)) + (99.5, 99.9, 100.0)
+
+
+def distributions(stats: RunStats) -> dict[str, Any]:
+    """Warm e2e and TTFT latency at every percentile of :data:`DISTRIBUTION_GRID`, per model, from the same
+    histograms as the summary's p50–p99 (merged across workers on a master, so a distributed run's report
+    draws them without any worker's records): ``{"grid": [...], "models": {m: {"e2e_ms": [...], ...}}}``."""
+    models: dict[str, dict[str, list[float]]] = {}
+    for model, s in sorted(stats.models.items()):
+        curves = {name: [round(float(v), 3) for v in s.h[name].percentiles(DISTRIBUTION_GRID)]
+                  for name in ("e2e_ms", "ttft_ms") if s.h[name].count}
+        if curves:
+            models[model] = curves
+    return {"grid": list(DISTRIBUTION_GRID), "models": models}

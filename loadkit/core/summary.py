@@ -24,12 +24,14 @@ from typing import Any
 from loadkit.core.cold import PREFLIGHT_E2E_NOTE, cold_source, with_preflight_cold
 from loadkit.core.coldview import cold_count_all_workers
 from loadkit.core.records import OUTCOMES
-from loadkit.core.stats import ModelStats, RunStats
+from loadkit.core.context import Generator, RunContext
+from loadkit.core.stats import DISTRIBUTION_GRID, ModelStats, RunStats, distributions
 from loadkit.core.trust import TrustFacts, judge
 from loadkit.errors import ExitCode
 
 __all__ = ["SCHEMA_VERSION", "RunSummary", "ModelSummary", "RunContext", "Generator", "summarize", "build_summary",
-           "model_block", "write_summary", "read_summary", "metric_paths", "NOTES"]
+           "model_block", "write_summary", "read_summary", "metric_paths", "NOTES", "distributions",
+           "DISTRIBUTION_GRID"]
 
 SCHEMA_VERSION = 1
 Latency = dict[str, Any]  # LatencyHistogram.summary(): p50/p90/p95/p99/max/mean in ms, count
@@ -172,18 +174,6 @@ class ModelSummary:
 
 
 @dataclass
-class Generator:
-    """The load generator's own health (summary.json ``generator``)."""
-
-    cpu_percent_mean: float | None = None
-    cpu_percent_max: float | None = None
-    interrupted_requests: int = 0
-    loop_lag_ms: Latency = field(default_factory=dict)
-    timing_error_ms: dict[str, Any] | None = None  # the run's own timing error (locust/monitor.py)
-    cpu_busy_share: float = 0.0  # highest share of 1 s CPU samples above trust.MAX_CPU_PERCENT, any process
-
-
-@dataclass
 class RunSummary:
     schema_version: int = SCHEMA_VERSION
     run_id: str = ""
@@ -210,6 +200,7 @@ class RunSummary:
     settings: dict[str, Any] = field(default_factory=dict)  # secrets redacted
     versions: dict[str, str] = field(default_factory=dict)
     windows: dict[str, Any] = field(default_factory=dict)  # windows.WindowStats.table(): the over-time series
+    distributions: dict[str, Any] = field(default_factory=dict)  # latency by percentile: :func:`distributions`
     interrupted: bool = False  # stopped by a signal before its end
     started_epoch_s: float | None = None  # wall clock of the start, s: time 0 of ``windows``
     stop_signal: str | None = None  # "SIGINT"/"SIGTERM" when `loadkit run` was stopped by one
@@ -232,38 +223,6 @@ class RunSummary:
 def _known(cls, d: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in d.items() if k in names}
-
-
-@dataclass
-class RunContext:
-    """Everything a summary needs besides the merged stats."""
-
-    run_id: str
-    started_at: str = ""
-    duration_s: float = 0.0
-    host: str = ""
-    users: int = 0
-    shape: str = "closed"
-    workers: dict[str, Any] | None = None  # a master's workers section (nodes, finished, required, lost)
-    preflight: dict | None = None
-    sink: dict | None = None
-    generator: Generator = field(default_factory=Generator)
-    slos: list = field(default_factory=list)  # slo.SLO objects, evaluated on the summary
-    slo_result: dict | None = None  # an already evaluated result (kept as given)
-    trusted: bool | None = None  # None: judged here (core/trust.py)
-    warnings: list[str] = field(default_factory=list)  # the caller's own, after the trust warnings
-    activity_logs: list[dict] | None = None  # coldview.ActivityLog dicts, one per process
-    idle_s: float = 300.0
-    calls_per_day: float = 10_000.0
-    max_error_rate: float | None = None
-    untrusted_exit_code: int = 3
-    command_line: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=dict)
-    windows: dict[str, Any] = field(default_factory=dict)
-    interrupted: bool = False
-    started_epoch_s: float | None = None
-    stop_signal: str | None = None
 
 
 def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
@@ -324,7 +283,8 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         sink=ctx.sink or {"written": 0, "dropped": 0, "buffered_peak": 0, "flush_ms": {}},
         generator=ctx.generator, degraded=verdict.degraded,
         command_line=list(ctx.command_line), settings=dict(ctx.settings), versions=dict(ctx.versions),
-        windows=ctx.windows or {}, interrupted=ctx.interrupted or bool(ctx.stop_signal),
+        windows=ctx.windows or {}, distributions=distributions(stats),
+        interrupted=ctx.interrupted or bool(ctx.stop_signal),
         started_epoch_s=ctx.started_epoch_s, stop_signal=ctx.stop_signal,
     )
     if ctx.slo_result is not None:

@@ -181,7 +181,9 @@ def render_html(summary: dict, records: list[dict], calls_per_day: float = 10_00
     if not windows.get("windows"):
         windows = series.windows_from_records(records, summary.get("duration_s"))
     specs = series.chart_specs(windows)
-    specs += [series.percentile_curve(records, "e2e_ms"), series.percentile_curve(records, "ttft_ms")]
+    # by percentile: the run's own histograms (summary.json, merged across workers); older runs: the records
+    specs += [series.distribution_curve(summary.get("distributions"), field) or series.percentile_curve(records, field)
+              for field in ("e2e_ms", "ttft_ms")]
     title = f"loadkit run {summary.get('run_id', '')}"
     facts = " · ".join(escape(str(x)) for x in (
         summary.get("started_at", ""), f"{num(summary.get('duration_s'))} s", f"{summary.get('users', '?')} users",

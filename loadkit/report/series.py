@@ -30,7 +30,8 @@ from loadkit.core import metrics
 from loadkit.core.records import record_from_dict
 from loadkit.core.windows import WindowStats, done_wall_s
 
-__all__ = ["BIN_S", "MIN_WINDOW_S", "windows_from_records", "chart_specs", "percentile_curve", "STAT_DASH"]
+__all__ = ["BIN_S", "MIN_WINDOW_S", "windows_from_records", "chart_specs", "percentile_curve", "distribution_curve",
+           "STAT_DASH"]
 
 BIN_S = 5.0
 MIN_WINDOW_S = 1.0
@@ -122,6 +123,20 @@ def chart_specs(table: dict[str, Any]) -> list[dict[str, Any]]:
         specs.append({"id": key, "title": title, "unit": unit, "x": x, "window_s": lengths, "series": series,
                       "empty": empty if (none and empty) else (None if windows else "no data yet")})
     return specs
+
+
+def distribution_curve(distributions: dict[str, Any], field: str = "e2e_ms") -> dict[str, Any] | None:
+    """The by-percentile plot from summary.json's ``distributions`` (the run's own histograms, merged across
+    workers); None when the summary has none (an older run: :func:`percentile_curve` from its records)."""
+    models = (distributions or {}).get("models") or {}
+    grid = (distributions or {}).get("grid")
+    if not grid:
+        return None
+    series = [{"model": m, "stat": None, "label": m, "values": curves[field]}
+              for m, curves in sorted(models.items()) if field in curves]
+    return {"id": f"{field}_by_percentile", "title": f"{'e2e latency' if field == 'e2e_ms' else 'TTFT'} by percentile",
+            "unit": "ms", "x": list(grid), "x_label": "percentile", "series": series,
+            "empty": None if series else "no successful requests"}
 
 
 def percentile_curve(records: list[dict[str, Any]], field: str = "e2e_ms") -> dict[str, Any]:

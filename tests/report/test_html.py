@@ -250,5 +250,15 @@ def test_windows_in_the_summary_are_drawn_without_records(sample_run, tmp_path):
     drawn = sum(v * w for line in by_id["requests"]["series"] for v, w in
                 zip(line["values"], by_id["requests"]["window_s"]) if v)
     assert drawn == pytest.approx(summary["totals"]["requests"], abs=0.003 * len(by_id["requests"]["window_s"]))
-    assert "needs the run's records.jsonl.gz" in by_id["e2e_ms_by_percentile"]["empty"]
+    # by percentile: the summary's own histograms, so the curve at 95 is the table's p95
+    curve = by_id["e2e_ms_by_percentile"]
+    assert curve["empty"] is None and {line["model"] for line in curve["series"]} == set(summary["models"])
+    at95 = curve["x"].index(95.0)
+    for line in curve["series"]:
+        assert line["values"][at95] == pytest.approx(summary["models"][line["model"]]["e2e_ms"]["p95"], abs=0.01)
     assert "No records.jsonl.gz and no windows" not in html
+    summary.pop("distributions")  # an older summary: without records there is nothing to draw
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    html = write_html_report(tmp_path).read_text()
+    specs = json.loads(html.split('<script id="loadkit-chart-data" type="application/json">')[1].split("</script>")[0])
+    assert "needs the run's records.jsonl.gz" in {s["id"]: s for s in specs}["e2e_ms_by_percentile"]["empty"]

@@ -81,8 +81,6 @@ ALLOWED_LAYER_VIOLATIONS = {
         "#16 NAME=webui: the LLM tab's live charts use report.series; report sits above locust",
     ("loadkit.locust.webui", "loadkit.report.vendor"):
         "#16 NAME=webui: the LLM tab inlines the vendored uPlot from report/vendor; report sits above locust",
-    ("loadkit.locust.sessions", "loadkit.report.series"):
-        "#16 NAME=webui: web UI sessions use report.series; report sits above locust",
     ("loadkit.studies.capacity.report", "loadkit.report.html"):
         "#16 NAME=studies: the capacity report renders with report.html; report sits above studies",
     ("loadkit.studies.capacity.report", "loadkit.report.plots"):
