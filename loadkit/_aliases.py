@@ -38,6 +38,7 @@ OLD_TO_NEW = {
     "overhead": "studies.overhead",
     "capacity_cli": "cli.capacity",
     "coldstart_cli": "cli.coldstart",
+    "studies.bootstrap": "core.bootstrap",  # pure statistics: compare (report) uses it too
 }
 
 

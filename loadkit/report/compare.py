@@ -26,7 +26,7 @@ import numpy as np
 from loadkit.core import metrics
 from loadkit.core.records import record_from_dict
 from loadkit.report.recompute import iter_record_dicts
-from loadkit.studies.bootstrap import resample_statistic
+from loadkit.core.bootstrap import resample_statistic
 
 __all__ = ["compare", "render_compare_table", "METRICS"]
 

@@ -3,7 +3,7 @@
 Pure functions over :class:`ProbeSample` lists (no I/O), so a saved probe is
 re-judged without a server. How a gap is judged is in
 :mod:`loadkit.studies.coldstart`'s docstring; the penalty's confidence
-interval comes from the one bootstrap (:mod:`loadkit.studies.bootstrap`).
+interval comes from the one bootstrap (:mod:`loadkit.core.bootstrap`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from loadkit.client.chat import ChatRequest
 from loadkit.core import values
 from loadkit.core.records import RequestRecord
 from loadkit.errors import ConfigError
-from loadkit.studies.bootstrap import Estimate, bootstrap_median_difference
+from loadkit.core.bootstrap import Estimate, bootstrap_median_difference
 
 __all__ = ["DEFAULT_GAPS_S", "ColdStartSettings", "GapResult", "ProbeSample", "ModelColdStart", "ConnectionCost",
            "ColdStartReport", "parse_duration_s", "parse_gaps", "default_probe_request", "analyse_model"]

@@ -44,7 +44,7 @@ from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.core import metrics
 from loadkit.core.cold import ColdTracker
 from loadkit.errors import ConfigError
-from loadkit.studies.bootstrap import Estimate, bootstrap_median_difference
+from loadkit.core.bootstrap import Estimate, bootstrap_median_difference
 from loadkit.studies.coldanalysis import (
     DEFAULT_GAPS_S,
     ColdStartReport,

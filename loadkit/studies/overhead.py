@@ -27,7 +27,7 @@ import numpy as np
 
 from loadkit.core import metrics
 from loadkit.client.chat import ChatClient, ChatRequest
-from loadkit.studies.bootstrap import Estimate, bootstrap_median_difference
+from loadkit.core.bootstrap import Estimate, bootstrap_median_difference
 from loadkit.studies.coldanalysis import default_probe_request
 from loadkit.studies.driver import send_at
 from loadkit.errors import ConfigError

@@ -1,6 +1,7 @@
 """The one step driver's schedule: due times from the index, an abort that stops sending."""
 
-from loadkit.studies import bootstrap, driver, ramp
+from loadkit.core import bootstrap
+from loadkit.studies import driver, ramp
 from loadkit.studies.capacity import StepDriver
 
 

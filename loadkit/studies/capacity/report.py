@@ -1,6 +1,6 @@
 """capacity.json and capacity.html: what a capacity run found, for machines and for people.
 
-The HTML is self-contained like report.html (it reuses that module's CSS and
+The HTML is self-contained like report.html (it reuses report.htmlkit's CSS and
 table helpers and :func:`loadkit.report.plots.figure_uri`): one
 ``<section class="model" id="model-<name>">`` per model with its latency
 curve against load (p50/p95/p99, the SLO limit, the knee, the max
@@ -19,7 +19,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from loadkit.report.html import _CSS, _num, _pct, _table, _usd
+from loadkit.report.htmlkit import CSS, num, pct, usd
+from loadkit.report.htmlkit import table as html_table
 from loadkit.report.plots import figure_uri
 
 __all__ = ["write_capacity", "render_capacity_html", "curve_uri"]
@@ -96,14 +97,14 @@ def _model_section(doc: dict, model: str) -> str:
         verdict = f'<span class="badge warn">generator-limited{floor}: the breaking step is not trusted</span>'
     elif kind == "limit_not_reached":
         verdict = (f'<span class="badge warn">limit not reached (&ge; {best["level"]:g} {unit}, '
-                   f'{_num(best["rps"], 2)} req/s)</span>')
+                   f'{num(best["rps"], 2)} req/s)</span>')
     else:
         verdict = (f'<span class="badge pass">max sustainable: {best["level"]:g} {unit} '
-                   f'({_num(best["rps"], 2)} req/s)</span>')
+                   f'({num(best["rps"], 2)} req/s)</span>')
     if breaking is None:
         broke = '<span class="badge warn">no step up to the maximum broke the SLO</span>'
     else:
-        why = "; ".join(f"{escape(f['metric'])} = {_num(f['value'], 3)} (limit {_num(f['limit'], 3)})"
+        why = "; ".join(f"{escape(f['metric'])} = {num(f['value'], 3)} (limit {num(f['limit'], 3)})"
                         for f in breaking["failed"])
         broke = f'broken at step {breaking["step"]} ({breaking["level"]:g} {unit}): {why}'
     knee = out["knee"]
@@ -117,13 +118,13 @@ def _model_section(doc: dict, model: str) -> str:
     rows = []
     for r in out["steps"]:
         failed = ", ".join(escape(f["metric"]) for f in r["failed"]) or "–"
-        rows.append([str(r["index"]), escape(r.get("phase", "")), _num(r["level"], 2), _num(r["achieved_rps"], 2),
-                     _num(r["ok_rps"], 2), _num(r["goodput_rps"], 2), _num(r["e2e_ms"]["p50"]),
-                     _num(r["e2e_ms"]["p95"]), _num(r["e2e_ms"]["p99"]), _num(r["ttft_ms"]["p95"]),
-                     _pct(r["share_429"]), _pct(r["error_share"]), _num(r["schedule_lag_p99_ms"], 2),
+        rows.append([str(r["index"]), escape(r.get("phase", "")), num(r["level"], 2), num(r["achieved_rps"], 2),
+                     num(r["ok_rps"], 2), num(r["goodput_rps"], 2), num(r["e2e_ms"]["p50"]),
+                     num(r["e2e_ms"]["p95"]), num(r["e2e_ms"]["p99"]), num(r["ttft_ms"]["p95"]),
+                     pct(r["share_429"]), pct(r["error_share"]), num(r["schedule_lag_p99_ms"], 2),
                      '<span class="badge pass">pass</span>' if r["passed"] else '<span class="badge fail">fail</span>',
                      failed])
-    table = _table(["step", "phase", unit, "achieved req/s", "ok req/s", "goodput req/s", "e2e p50", "e2e p95",
+    table = html_table(["step", "phase", unit, "achieved req/s", "ok req/s", "goodput req/s", "e2e p50", "e2e p95",
                     "e2e p99", "TTFT p95", "429 share", "error share", "lag p99 ms", "SLO", "broke"], rows)
     return (f'<section class="model" id="model-{escape(model)}"><h2>{escape(model)}</h2>{facts}'
             f'<img class="curve" src="{curve_uri(doc, model)}" alt="{escape(model)} capacity curve">{table}</section>')
@@ -134,12 +135,12 @@ def _plan_section(doc: dict) -> str:
     gen = doc["generator"]
     rows = []
     for model, p in proj["models"].items():
-        rows.append([escape(model), _num(p["average_rps"], 3), _num(p["peak_rps"], 3),
-                     _num(p["max_sustainable_rps"], 2), "–" if p["headroom"] is None else f"{p['headroom']:.1f}×",
-                     _num(p["concurrency_mean"], 2), _num(p["concurrency_p95"], 2), _num(p["rpm_needed"], 1),
-                     _num(p["tpm_needed"], 0), _usd(p["cost_per_call_usd"], 6), _usd(p["monthly_cost_usd"], 2),
-                     _num(p["workers_needed"])])
-    table = _table(["model", "average req/s", "peak req/s", "max sustainable req/s", "headroom",
+        rows.append([escape(model), num(p["average_rps"], 3), num(p["peak_rps"], 3),
+                     num(p["max_sustainable_rps"], 2), "–" if p["headroom"] is None else f"{p['headroom']:.1f}×",
+                     num(p["concurrency_mean"], 2), num(p["concurrency_p95"], 2), num(p["rpm_needed"], 1),
+                     num(p["tpm_needed"], 0), usd(p["cost_per_call_usd"], 6), usd(p["monthly_cost_usd"], 2),
+                     num(p["workers_needed"])])
+    table = html_table(["model", "average req/s", "peak req/s", "max sustainable req/s", "headroom",
                     "concurrency (mean)", "concurrency (p95)", "rate limit req/min", "rate limit tok/min",
                     "cost per call", "cost per month", "load workers"], rows)
     note = (f'<p class="note">{proj["calls_per_day"]:,.0f} calls/day, peak-to-average {proj["peak_ratio"]:g}: '
@@ -150,9 +151,9 @@ def _plan_section(doc: dict) -> str:
             + (f"; here from <code>loadkit calibrate</code> instead: ⌈p95 concurrency × (1 + margin) ÷ "
                f"{gen['calibrated_users_per_process']} users per process (TTFT error p99 &lt; 1 ms)⌉"
                if gen.get("calibrated_users_per_process") else "") + ".</p>")
-    generator = (f"<p>Generator (this run, {escape(str(gen['transport']))} threads): {_num(gen['answered'])} requests "
-                 f"in {_num(gen['cpu_s'], 2)} CPU-s = <b>{_num(gen['requests_per_cpu_s'], 1)} requests per "
-                 f"CPU-second</b> (one core), average CPU use {_pct(gen['cpu_utilisation'])}.</p>")
+    generator = (f"<p>Generator (this run, {escape(str(gen['transport']))} threads): {num(gen['answered'])} requests "
+                 f"in {num(gen['cpu_s'], 2)} CPU-s = <b>{num(gen['requests_per_cpu_s'], 1)} requests per "
+                 f"CPU-second</b> (one core), average CPU use {pct(gen['cpu_utilisation'])}.</p>")
     return f'<section id="projection"><h2>Projection</h2>{table}{note}{generator}</section>'
 
 
@@ -172,7 +173,7 @@ def render_capacity_html(doc: dict) -> str:
             + "".join(_model_section(doc, m) for m in doc["models"]) + _plan_section(doc))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
             f"<header><h1>{escape(title)}</h1><div class=\"facts\">{facts}</div></header>"
             f"<nav>{nav}</nav><main>{body}</main></body></html>\n")
 
