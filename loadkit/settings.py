@@ -14,7 +14,6 @@ from any text.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadkit.core.values import (
-    closest,
+    closest, read_toml_file,
     choice, fraction, non_negative_duration, non_negative_float, non_negative_int, parse_bool, parse_duration_s, parse_host, parse_list,
     parse_list_sep, parse_str_map, parse_weights, positive_duration, positive_float, positive_int,
 )
@@ -282,16 +281,7 @@ def load_settings(
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror}); check the path") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: not valid TOML ({exc}); fix that line") from None
+    _, data = read_toml_file(path, "config file", ConfigError)
     section = data.get("loadkit", data)
     values = {}
     for name, raw in section.items():

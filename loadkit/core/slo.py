@@ -51,15 +51,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loadkit.errors import ExitCode, SLOError
 from loadkit.core.summary import metric_paths
-from loadkit.core.values import closest
-from loadkit.core.records import OUTCOMES
+from loadkit.core.values import closest, read_toml_file
 
 __all__ = [
     "SLO",
@@ -243,18 +241,7 @@ def load_slos(path: str | Path) -> list[SLO]:
     Every problem raises SLOError as ``"<file>:<line>: <reason>"`` so it is
     rejected before load starts."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SLOError(f"{path}: cannot read SLO file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SLOError(f"{path}: not UTF-8 text (byte {exc.start}); save the SLO file as UTF-8") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        where = f"{path}:{line.group(1)}" if line else str(path)
-        raise SLOError(f"{where}: malformed TOML: {exc}") from None
+    text, data = read_toml_file(path, "SLO file", SLOError)
     for key in data:
         if key != "slo":
             raise SLOError(f"{path}:{_top_level_line(text, key)}: unknown top-level key {key!r}; "

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import difflib
 import re
+import tomllib
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
     "parse_duration_s", "parse_bool", "parse_list", "parse_list_sep", "parse_weights", "parse_str_map", "choice",
     "positive_int", "non_negative_int", "non_negative_float", "positive_float", "positive_duration",
-    "non_negative_duration", "fraction", "parse_host", "closest", "BOOL_TRUE", "BOOL_FALSE",
+    "non_negative_duration", "fraction", "parse_host", "closest", "read_toml_file", "BOOL_TRUE", "BOOL_FALSE",
 ]
 
 BOOL_TRUE = ("1", "true", "yes", "on")
@@ -100,6 +102,25 @@ def parse_str_map(text: Any) -> dict[str, str]:
             raise ValueError(f"{part!r} is not name=value")
         out[name.strip()] = value.strip()
     return out
+
+
+def read_toml_file(path: str | Path, what: str, error: Callable[[str], Exception]) -> tuple[str, dict[str, Any]]:
+    """A UTF-8 TOML file's text and table. Whatever is wrong with it (missing, unreadable, not UTF-8, not TOML)
+    raises ``error`` with one line that names the ``what`` file, the line where TOML knows it, and the fix; the
+    one reader of the config, SLO and workload files."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{what} {p}: cannot be read ({exc.strerror or exc}); check the path") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {p}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        where = f"{p}:{line.group(1)}" if line else str(p)
+        raise error(f"{what} {where}: not valid TOML ({exc}); fix that line") from None
 
 
 def closest(name: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:

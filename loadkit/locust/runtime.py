@@ -151,10 +151,6 @@ class Runtime:
         """--max-requests: reserve the next request of this process (False once its share is started)."""
         return self.budget.take(self.settings, self.worker_index, self.worker_count)
 
-    def budget_spent(self) -> bool:
-        """--max-requests is set and every request of this process's share has been started."""
-        return self.budget.spent(self.settings, self.worker_index, self.worker_count)
-
     def mark_cold(self, model: str, now: float) -> bool:
         """True when this send is the model's first, or the first after ``idle_s`` without activity
         (idle counts from the end of the model's last request, as a gateway sees it)."""

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 import random
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from loadkit.client.chat import ChatRequest
+from loadkit.core.values import read_toml_file
 from loadkit.settings import Settings
 from loadkit.errors import ConfigError
 from loadkit.workload.tasks import CATEGORIES
@@ -57,12 +57,7 @@ class CategorySpec:
 def load_workload_table(path: str | Path) -> dict[str, Any]:
     """The ``[workload]`` table of a TOML file (``{}`` when it has none)."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"workload file {p}: cannot be read ({exc.strerror}); check the path") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"workload file {p}: not valid TOML ({exc})") from None
+    _, data = read_toml_file(p, "workload file", ConfigError)
     table = data.get("workload", data.get("loadkit", {}).get("workload", {}))
     if not isinstance(table, dict):
         raise ConfigError(f"workload file {p}: workload must be a table ([workload])")

@@ -167,8 +167,8 @@ def test_example_slo_file_loads_and_names_known_metrics():
 
 
 @pytest.mark.parametrize("text, line, reason", [
-    ('[[slo]]\nmetric = "ttft_ms.p95"\nop = "<"\nvalue = \n', 4, "malformed TOML"),
-    ('[[slo]]\nmetric = "ttft_ms.p95\nop = "<"\nvalue = 1\n', 2, "malformed TOML"),
+    ('[[slo]]\nmetric = "ttft_ms.p95"\nop = "<"\nvalue = \n', 4, "not valid TOML"),
+    ('[[slo]]\nmetric = "ttft_ms.p95\nop = "<"\nvalue = 1\n', 2, "not valid TOML"),
     ('[[slo]]\nmetric = "ttft_ms.p95"\nop = "<"\nvalue = 1\n\n[[slo]]\nmetric = "e2e_ms.p99"\nop = "=<"\nvalue = 3000\n',
      8, "unknown op '=<'"),
     ('[[slo]]\nmetric = "ttft_ms.p95"\nop = "<"\nvalue = 1\n[[slo]]\nmetric = "ttft_ms.p96"\nop = "<"\nvalue = 1\n',
@@ -189,12 +189,12 @@ def test_malformed_file_names_line_and_reason(tmp_path, text, line, reason):
     with pytest.raises(SLOError) as info:
         load_slos(path)
     message = str(info.value)
-    assert message.startswith(f"{path}:{line}: "), message
+    assert f"{path}:{line}: " in message, message
     assert reason in message, message
 
 
 def test_missing_file_is_an_slo_error(tmp_path):
-    with pytest.raises(SLOError, match="cannot read SLO file"):
+    with pytest.raises(SLOError, match="SLO file .*: cannot be read"):
         load_slos(tmp_path / "nope.toml")
 
 
