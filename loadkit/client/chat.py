@@ -8,6 +8,14 @@ non-empty ``content`` or ``reasoning_content`` (the role-only opening chunk
 is not a token). The body is always read to its end so the connection can
 be reused.
 
+Kernel receive times: a response with ``arrived_at`` (the gevent transport on
+plain TCP, :mod:`loadkit.transport.gevent_http`) says when the kernel received
+each chunk; that time, not the read's, stamps the chunk's events (and the
+headers), so a busy event loop does not bend TTFT/ITL. The record's
+``timing_clock`` is then "kernel" and its ``first_token_read_lag_ms`` /
+``read_lag_ms`` are how late the chunks were read (read time minus kernel
+time). Only with the default ``perf_counter`` clock (the stamps' timeline).
+
 Tokens: the server's ``usage`` (requested with ``stream_options.include_usage``)
 is the truth; without it the count of token events is used and
 ``usage_reported`` is False.
@@ -131,6 +139,8 @@ class ChatClient:
         self._worker = worker
         self._target = target
         self._clock = clock
+        # kernel receive stamps are on the perf_counter timeline: with another clock they would not compare
+        self._kernel_times = clock is time.perf_counter
         self._wall_ns = wall_ns
         # Everything the gateway sends back is redacted against these before it is kept.
         self._secrets = tuple(s for s in (api_key, *secrets) if s)
@@ -180,6 +190,11 @@ class ChatClient:
                 rec.status = exc.status
             return rec
         rec.headers_at = clock()
+        kernel = self._kernel_times and getattr(resp, "clock", "loop") == "kernel"
+        if kernel:
+            at = resp.arrived_at
+            if at is not None and rec.sent_at <= at <= rec.headers_at:
+                rec.headers_at = at
         rec.status = resp.status
         h = resp.headers
         rec.ratelimit_remaining_requests = ratelimit.remaining(h, "requests")
@@ -200,7 +215,7 @@ class ChatClient:
                 rec.retry_after_s = ratelimit.retry_after_s(h)
             return rec
         if req.stream and media_type(h.get("content-type")) == "text/event-stream":
-            self._read_stream(resp, rec, req, decode)
+            self._read_stream(resp, rec, req, decode, kernel)
         else:
             self._read_whole(resp, rec, req, decode)
         return rec
@@ -282,27 +297,46 @@ class ChatClient:
             rec.content = redact(text, self._secrets)
         self._set_final_outcome(rec, req)
 
-    def _read_stream(self, resp, rec: RequestRecord, req: ChatRequest, decode) -> None:
+    def _read_stream(self, resp, rec: RequestRecord, req: ChatRequest, decode, kernel: bool) -> None:
+        """Events stamped by their chunk's read time, or with ``kernel`` by its kernel receive time
+        (``resp.arrived_at``); a chunk without a usable stamp (missing, before the headers, after its
+        read) is stamped by the clock and leaves the attempt's ``timing_clock`` to the monitor ("loop")."""
         clock = self._clock
         parser = ChatStream(keep_content=req.keep_content, secrets=self._secrets)
         failure: tuple[str, str] | None = None
+        floor = rec.headers_at or rec.sent_at
+        max_lag, first_lag, last = 0.0, None, floor
         try:
             for chunk in resp.iter_chunks():
-                now = clock()
+                now = at = clock()
+                if kernel:
+                    at = resp.arrived_at
+                    if at is None or not floor <= at <= now:
+                        at, kernel = now, False
+                    elif now - at > max_lag:
+                        max_lag = now - at
                 if decode is not None:
                     chunk = decode(chunk)
-                parser.feed(chunk, now)
+                parser.feed(chunk, at)
+                last = at
+                if first_lag is None and parser.token_times:
+                    first_lag = now - at
                 if parser.failed:
                     break  # e.g. an event over the bound: the rest is not read, the connection is discarded
             else:
-                parser.close(clock())
+                parser.close(last if kernel else clock())
         except TransportError as exc:
             failure = _transport_verdict(exc, during_body=True)
         except BodyDecodeError as exc:
             failure = ("in_stream_error", exc.key)
         finally:
             resp.close()
-        rec.done_at = clock()
+        # a complete kernel-stamped stream ends when its last bytes arrived; any other when it was seen to end
+        rec.done_at = last if kernel and failure is None and not parser.failed else clock()
+        if kernel:
+            rec.timing_clock = "kernel"
+            rec.read_lag_ms = max_lag * 1000.0
+            rec.first_token_read_lag_ms = None if first_lag is None else first_lag * 1000.0
         rec.first_event_at = parser.first_event_at
         rec.token_times = parser.token_times
         rec.first_token_at = parser.token_times[0] if parser.token_times else None

@@ -75,9 +75,11 @@ class RequestRecord:
     fallback_from: str | None = None
     task_ok: bool | None = None
     content: str | None = None
-    # The generator's own error (issue 17): how late this attempt's chunks were read, ms, as an
-    # upper bound. ``timing_clock`` says how it is known: "loop" (late wakes of the event-loop probe
-    # around each read, loadkit.core.readlag), "kernel" (kernel receive timestamps), None: not measured.
+    # The generator's own error (issue 17): how late this attempt's chunks were read, ms. ``timing_clock``
+    # says which clock stamped its chunks and how the lag is known: "loop" (the read's own time; the lag
+    # is an upper bound from late wakes of the event-loop probe, loadkit.core.readlag), "kernel" (the
+    # kernel's receive time, SO_TIMESTAMPNS on the gevent transport; the lag is measured: read time minus
+    # arrival, and is not in the timings), None: not measured (no monitor, e.g. plain ChatClient use).
     first_token_read_lag_ms: float | None = None
     read_lag_ms: float | None = None
     timing_clock: str | None = None

@@ -10,6 +10,18 @@ the headers, and every body ``recv`` waits at most until the deadline (a
 1 byte/s trickle ends at the deadline, not never). A response whose bytes run
 past its framing (more than its Content-Length) is :class:`TransportBadFraming`
 with its status; geventhttpclient discards that socket.
+
+Kernel receive times (issue 17): on Linux a plain-TCP connection is a
+:class:`_StampedSocket` with ``SO_TIMESTAMPNS`` on, read with ``recvmsg``, so
+every read (headers and body) also returns the time the kernel received the
+last segment in it. :attr:`_Response.arrived_at` is that time on the
+``perf_counter`` timeline (:class:`_WallToPerf`) for the bytes just yielded,
+so a chunk is stamped when it arrived, not when the greenlet got round to
+reading it; ``clock`` says "kernel". TLS sockets (``ssl`` reads through its
+own buffer, no ``recvmsg``) and systems without the option keep
+``arrived_at = None`` and ``clock = "loop"``: the caller stamps with its own
+clock. Several SSE events in one read share that read's time (the last
+segment's), so the earlier ones are stamped late by up to their gap.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
@@ -38,6 +51,91 @@ from loadkit.transport import (
 __all__ = ["GeventTransport"]
 
 _BLOCK = 64 * 1024
+# SO_TIMESTAMPNS, and SCM_TIMESTAMPNS for its control message, are 35 on Linux (x86, arm, riscv);
+# the socket module does not export them.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_CMSG_BYTES = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
+_TIMESPEC = {16: struct.Struct("qq"), 8: struct.Struct("ii")}  # struct timespec, 64- / 32-bit longs
+# The wall-to-perf offset is re-measured at most this often (a wall-clock step shows within this long).
+REMEASURE_S = 1.0
+
+
+class _WallToPerf:
+    """CLOCK_REALTIME nanoseconds (the kernel's receive stamps) -> ``time.perf_counter()`` seconds.
+
+    perf_counter is CLOCK_MONOTONIC; NTP slews both clocks at the same rate, so their offset moves only
+    when the wall clock is stepped. It is measured as the best of 3 brackets ``perf, wall, perf``
+    (error: half the narrowest bracket, ~0.1-0.5 us on a idle core), re-measured every
+    :data:`REMEASURE_S` and whenever a mapped stamp lands after the read that returned it (a step).
+    ``error_ns`` is the last bracket's half-width; a step inside the last ``REMEASURE_S`` is not in it.
+    """
+
+    __slots__ = ("offset_ns", "error_ns", "measured_at_s")
+
+    def __init__(self) -> None:
+        self.offset_ns = 0
+        self.error_ns = 0
+        self.measured_at_s = float("-inf")
+
+    def measure(self) -> None:
+        perf_ns, wall_ns = time.perf_counter_ns, time.time_ns
+        best_width, best_offset = None, 0
+        for _ in range(3):
+            a = perf_ns()
+            w = wall_ns()
+            b = perf_ns()
+            if best_width is None or b - a < best_width:
+                best_width, best_offset = b - a, w - (a + b) // 2
+        self.offset_ns, self.error_ns, self.measured_at_s = best_offset, (best_width or 0) // 2, b / 1e9
+
+    def to_perf_s(self, rx_wall_ns: int, now_s: float) -> float | None:
+        """``rx_wall_ns`` on the perf_counter timeline, or None when it cannot be right (after ``now_s``)."""
+        if now_s - self.measured_at_s > REMEASURE_S:
+            self.measure()
+        at = (rx_wall_ns - self.offset_ns) / 1e9
+        if at > now_s:
+            self.measure()  # the wall clock was stepped since the last measurement
+            at = (rx_wall_ns - self.offset_ns) / 1e9
+            if at > now_s:
+                return None
+        return at
+
+
+WALL_TO_PERF = _WallToPerf()
+
+
+class _StampedSocket(gevent.socket.socket):
+    """A gevent TCP socket whose ``recv`` is a ``recvmsg`` that keeps the kernel's receive time.
+
+    ``rx_wall_ns``: CLOCK_REALTIME ns of the last segment in the last read (0: that read had none).
+    geventhttpclient reads headers and bodies through ``recv``, so both are stamped.
+    """
+
+    __slots__ = ("rx_wall_ns",)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data, ancillary, _flags, _addr = self.recvmsg(bufsize, _CMSG_BYTES, flags)
+        stamp = 0
+        for level, kind, raw in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                unpack = _TIMESPEC.get(len(raw))
+                if unpack is not None:
+                    sec, nsec = unpack.unpack(raw)
+                    stamp = sec * 1_000_000_000 + nsec
+        self.rx_wall_ns = stamp
+        return data
+
+
+def _stamped_tcp_socket(family: int, socktype: int, protocol: int):
+    """geventhttpclient's TCP socket factory, with kernel receive timestamps where the system has them."""
+    sock = _StampedSocket(family, socktype, protocol)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        sock.close()
+        return gevent.socket.socket(family, socktype, protocol)  # no such option here: the loop clock
+    sock.rx_wall_ns = 0
+    return sock
 
 
 def _classify(exc: BaseException, during_body: bool = False) -> TransportError:
@@ -87,8 +185,18 @@ def _parsed_status(exc: HTTPParseError) -> int:
     return status if 100 <= status <= 599 else 0
 
 
+def _arrival(sock) -> float | None:
+    """The kernel receive time of ``sock``'s last read on the perf_counter timeline (None: not known)."""
+    rx = getattr(sock, "rx_wall_ns", 0)
+    return WALL_TO_PERF.to_perf_s(rx, time.perf_counter()) if rx else None
+
+
 class _Response:
-    __slots__ = ("status", "headers", "_resp", "_deadline", "_idle_s", "_restore_timeout_s")
+    """``arrived_at``: perf_counter seconds at which the kernel received the bytes last yielded by
+    :meth:`iter_chunks` (before the first chunk: the end of the headers); None where not known.
+    ``clock``: "kernel" when the connection is kernel-stamped, else "loop"."""
+
+    __slots__ = ("status", "headers", "arrived_at", "clock", "_resp", "_deadline", "_idle_s", "_restore_timeout_s")
 
     def __init__(self, resp, deadline: float, idle_s: float | None, restore_timeout_s: float) -> None:
         self._resp = resp
@@ -97,6 +205,11 @@ class _Response:
         self._deadline = deadline
         self._idle_s = idle_s
         self._restore_timeout_s = restore_timeout_s
+        sock = resp._sock
+        # The headers' last read; body bytes that came in it are yielded first and share its time.
+        # (A response already complete has handed its socket back: no stamp, the loop clock.)
+        self.clock = "kernel" if isinstance(sock, _StampedSocket) else "loop"
+        self.arrived_at = _arrival(sock) if sock is not None else None
 
     def iter_chunks(self) -> Iterator[bytes]:
         resp = self._resp
@@ -122,6 +235,8 @@ class _Response:
                 finally:
                     # the parser may hand this socket back to the pool: it keeps the client's own timeout
                     sock.settimeout(self._restore_timeout_s)
+                if data:
+                    self.arrived_at = _arrival(sock)
                 if not data:
                     if resp.message_complete:
                         return
@@ -205,6 +320,10 @@ class GeventTransport:
             ssl_options=ssl_options,
             **kwargs,
         )
+        if parts.scheme == "http":
+            # geventhttpclient has no hook for the socket class; its pool's factory is the one seam
+            # (geventhttpclient 2.x, pinned; tests/transport cover it). TLS keeps its own sockets.
+            self._client._connection_pool._create_tcp_socket = _stamped_tcp_socket
 
     def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> _Response:
         deadline = time.monotonic() + self._timeout_s

@@ -329,6 +329,30 @@ def test_tls_is_verified_by_default_and_ca_bundle_or_insecure_work(tls_gateway, 
     assert outcomes["insecure"] == ("ok", None, 10), outcomes
 
 
+def test_tls_on_the_gevent_transport_falls_back_to_the_loop_clock_and_still_times_right(tls_gateway, sim):
+    # ssl sockets read through their own buffer (no recvmsg, no kernel stamps): the loop clock, labelled
+    from loadkit.core.metrics import LatencyHistogram
+    from loadkit.locust.monitor import TimingMonitor
+
+    url, cert = tls_gateway
+    recs = {}
+    for name, base in (("tls", url), ("plain", sim.url)):
+        c = client(base, "fasthttp", ca_bundle=cert if name == "tls" else "")
+        ask(c)  # connect (and handshake) outside the measured request
+        recs[name] = ask(c)
+        c.close()
+    tls, plain = recs["tls"], recs["plain"]
+    assert (tls.outcome, tls.output_tokens, len(tls.token_times)) == ("ok", 10, 10)
+    assert tls.timing_clock is None and tls.first_token_read_lag_ms is None  # not kernel-stamped
+    assert plain.timing_clock == "kernel" and plain.first_token_read_lag_ms is not None
+    assert ttft_ms(tls) >= 40.0 - 3.0  # the proxy adds time, never takes it
+    monitor = TimingMonitor(LatencyHistogram())
+    monitor.stamp(tls)
+    monitor.stamp(plain)
+    assert (tls.timing_clock, plain.timing_clock) == ("loop", "kernel")
+    assert (monitor.loop_stamped, monitor.kernel_stamped) == (1, 1)
+
+
 def _loadkit(args, tmp_path, timeout=90):
     env = dict(os.environ)
     env.pop("LOADKIT_API_KEY", None)

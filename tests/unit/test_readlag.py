@@ -1,5 +1,7 @@
 """The read-lag bound from late probe wakes (loadkit.core.readlag): which reads a stall delays and by how much."""
 
+import pytest
+
 from loadkit.core.readlag import READ_SLACK_S, gap_errors_ms, read_lags_ms
 
 
@@ -32,3 +34,17 @@ def test_no_late_wakes_means_zero_lag_for_every_read():
 
 def test_gap_error_is_the_difference_of_the_two_reads_lags():
     assert gap_errors_ms([0.0, 4.0, 4.0, 1.0]) == [4.0, 0.0, 3.0]
+
+
+def test_tokens_coalesced_in_one_read_may_be_early_by_the_time_since_the_previous_stamp():
+    from loadkit.core.readlag import coalesced_errors_ms, gap_bounds_ms
+
+    # reads stamped at 1.000 (two tokens), 1.015, 1.045 (three tokens); the headers came at 0.940
+    stamps = [1.000, 1.000, 1.015, 1.045, 1.045, 1.045]
+    errors = coalesced_errors_ms(stamps, None, 0.940, 0.930)
+    assert [round(e, 6) for e in errors] == [60.0, 0.0, 0.0, 30.0, 30.0, 0.0]
+    assert [round(g, 6) for g in gap_bounds_ms(errors)] == [60.0, 0.0, 30.0, 30.0, 30.0]
+    # an earlier time equal to the first stamp (the role event in the same read) is not "before" it
+    assert coalesced_errors_ms([2.0, 2.0], 2.0, 1.9)[0] == pytest.approx(100.0)
+    assert coalesced_errors_ms([1.0, 1.1, 1.2], 0.5) == [0.0, 0.0, 0.0]  # one token a read: exact
+    assert coalesced_errors_ms([], 0.5) == []
