@@ -18,26 +18,26 @@
   missing (heartbeats stopped) or leaves, with when and its last report, and
   tells live workers their ``index``/``count`` (``loadkit_workers``) so an
   open-loop rate is split over the workers alive now.
-- ``quitting``: merge, write summary.json and set the exit code.
+- ``quitting``: merge, write summary.json and set the exit code. A headless run still live here was
+  stopped by SIGTERM/Ctrl-C (Locust's own handling): it is drained first (loadkit.locust.signals).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import time
 
 import gevent
 from locust import events
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadkit.settings import Settings, env_name, flag_name, load_settings
 from loadkit.errors import LoadkitError
 from loadkit.locust.clock import RequestBudget
 from loadkit.locust.runtime import Runtime, get_runtime, set_runtime
-from loadkit.locust import finish, sessions, stopfile
+from loadkit.locust import finish, sessions, signals, stopfile
 
 log = logging.getLogger("loadkit")
 
@@ -144,27 +144,13 @@ def _on_init(environment, **_kw) -> None:
     elif role == "master":
         runner.register_message("loadkit_final", _on_final_snapshot)
     if role in ("local", "master"):
-        _note_sigterm(rt, runner)
+        signals.install(rt, runner)  # plain headless `locust`: SIGTERM/Ctrl-C drain the run first
         from loadkit.locust.webui import install_web_ui
         install_web_ui(environment, rt)
         stopfile.watch_stop_file(environment, rt)  # `loadkit run` was sent SIGINT/SIGTERM: stop like --run-time
         finish.load_slos_or_exit(rt)
         finish.preflight_or_exit(rt)
         finish.check_sink_or_exit(rt)
-
-
-def _note_sigterm(rt: Runtime, runner) -> None:
-    """Mark the run interrupted when SIGTERM (`docker stop`, Kubernetes) arrives while it is running.
-
-    Locust's own SIGTERM handler shuts down as usual (a second gevent watcher on the same
-    signal; both run); by the time ``quitting`` fires Locust has already stopped the runner,
-    so the state must be read when the signal arrives."""
-
-    def on_sigterm() -> None:
-        if runner.state in (STATE_RUNNING, STATE_SPAWNING):
-            rt.run_interrupted = True
-
-    gevent.signal_handler(signal.SIGTERM, on_sigterm)
 
 
 def _on_run_message(msg, **_kw) -> None:
@@ -327,6 +313,19 @@ def _on_test_stopping(environment, **_kw) -> None:
 
 def _on_quitting(environment, **_kw) -> None:
     rt = get_runtime()
+    if rt.role == "worker" or not getattr(environment.parsed_options, "headless", False):
+        _finish_at_quitting(rt, environment)
+        return
+    how = signals.before_finish(rt, environment)  # a run still live here was stopped by a signal: drain it
+    if how is None:
+        return  # another quitting finished the run (before_finish waited for it)
+    try:
+        _finish_at_quitting(rt, environment, cut=how == "cut")
+    finally:
+        signals.after_finish()
+
+
+def _finish_at_quitting(rt: Runtime, environment, cut: bool = False) -> None:
     rt.mark_stopped()
     if rt.role == "worker":
         if rt.sink is not None:
@@ -336,7 +335,9 @@ def _on_quitting(environment, **_kw) -> None:
         return
     if rt.role == "master":
         silent = rt.final_collected
-        if silent is None:  # stopped without test_stopping (never started, or an older Locust)
+        if cut:  # a second signal: the workers that have not sent their final report yet never will
+            silent = [cid for cid in _live_workers(environment.runner) if not rt.workers.is_final(cid)]
+        elif silent is None:  # stopped without test_stopping (never started, or an older Locust)
             silent = _collect_final_snapshots(rt, environment)
         finish.finish_run(rt, environment, silent_workers=silent)
         return

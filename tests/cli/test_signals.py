@@ -58,3 +58,133 @@ def test_a_signal_stops_the_run_writes_an_interrupted_summary_and_stops_the_simu
     assert (tmp_path / "results" / "sig" / "report.html").is_file()
     for sim in simulators:
         assert not sim.is_running() or sim.status() == psutil.STATUS_ZOMBIE
+
+
+# Plain `locust` (Compose, Kubernetes, a person at a terminal) with loadkit's hooks: the same stop on the master
+# or single process. The simulator's fixed timing makes every request last REQUEST_S, so a signal sent while
+# USERS requests are in flight finds exactly that many to drain (or, on a second signal, to cut).
+USERS = 3
+TTFT_MS = 1500  # one request: 1.5 s to the first token, then 5 tokens 10 ms apart
+LOCUSTFILE = "loadkit/locustfiles/chat.py"
+
+
+def _locust_env(tmp_path: Path, run_id: str) -> dict[str, str]:
+    env = loadkit_free_env(LOADKIT_RESULTS_DIR=str(tmp_path / "results"), LOADKIT_RUN_ID=run_id,
+                           LOADKIT_MODELS="claude-4-haiku,gpt-4o-mini", LOADKIT_PREFLIGHT="false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def _start_locust(tmp_path: Path, sim, run_id: str, stop_timeout_s: int) -> tuple[subprocess.Popen, Path]:
+    log_path = tmp_path / "locust.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "-u", str(USERS),
+                                 "-r", str(USERS), "-t", "300s", "--host", sim.base_url,
+                                 "--stop-timeout", str(stop_timeout_s)],
+                                cwd=ROOT, env=_locust_env(tmp_path, run_id), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return proc, log_path
+
+
+def _wait_exit(proc: subprocess.Popen, timeout_s: float, log_path: Path) -> int:
+    try:
+        return proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        raise AssertionError(f"still running {timeout_s:g} s after the signal; log:\n{log_path.read_text()[-3000:]}")
+
+
+def _check_interrupted_results(out_dir: Path, signame: str, code: int) -> dict:
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["stop_signal"] == signame
+    assert summary["exit_code"] == code
+    cases = list(ET.parse(out_dir / "junit.xml").getroot().iter("testcase"))
+    assert [c.get("name") for c in cases if c.find("failure") is not None] == ["run not interrupted"]
+    assert (out_dir / "report.html").is_file()
+    return summary
+
+
+def _check_log(log_path: Path, code: int) -> None:
+    log = log_path.read_text()
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log[-3000:]
+    assert log.rindex("Response time percentiles") < log.rindex("all models"), log[-3000:]  # loadkit's table last
+    last = [line for line in log.splitlines() if line.strip()][-1]
+    assert last.startswith("results: ") and last.endswith(f"(exit code {code})"), last
+
+
+@pytest.mark.parametrize("signum, expected_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_plain_locust_drains_in_flight_requests_on_a_signal_and_exits_143_or_130(tmp_path, signum, expected_code):
+    from tests.support.simproc import start_simulator
+
+    with start_simulator("--profile", "fixed", "--fixed", f"ttft_ms={TTFT_MS},itl_ms=10,tokens=5") as sim:
+        proc, log_path = _start_locust(tmp_path, sim, "plain", stop_timeout_s=30)
+        try:
+            poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
+            proc.send_signal(signum)  # `docker stop` / Kubernetes (SIGTERM), a terminal's Ctrl-C (SIGINT)
+            code = _wait_exit(proc, 60, log_path)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        served = sim.stats()
+    assert code == expected_code, log_path.read_text()[-3000:]
+    _check_log(log_path, expected_code)
+    summary = _check_interrupted_results(tmp_path / "results" / "plain", signal.Signals(signum).name, expected_code)
+    outcomes = summary["totals"]["outcomes"]
+    # The requests in flight at the signal finished within --stop-timeout: none cut, every one counted, and the
+    # simulator served exactly what loadkit counted (no preflight in this run).
+    assert outcomes["interrupted"] == 0, outcomes
+    assert summary["totals"]["requests"] == outcomes["ok"] == served["chat_requests_total"] >= USERS
+    assert served["in_flight"] == 0
+
+
+def test_a_second_signal_finishes_a_plain_locust_run_at_once_with_in_flight_requests_interrupted(tmp_path):
+    from tests.support.simproc import start_simulator
+
+    # Requests of 40 s and --stop-timeout 50 s: the drain after the first SIGTERM would take 40 s.
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=40000,itl_ms=10,tokens=2") as sim:
+        proc, log_path = _start_locust(tmp_path, sim, "twice", stop_timeout_s=50)
+        try:
+            poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
+            proc.send_signal(signal.SIGTERM)
+            poll(lambda: "stopping users" in log_path.read_text(), 20, "loadkit to start draining")
+            proc.send_signal(signal.SIGTERM)
+            code = _wait_exit(proc, 20, log_path)  # well before the 40 s the in-flight requests need
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+    assert code == 143, log_path.read_text()[-3000:]
+    _check_log(log_path, 143)
+    summary = _check_interrupted_results(tmp_path / "results" / "twice", "SIGTERM", 143)
+    outcomes = summary["totals"]["outcomes"]
+    assert summary["totals"]["requests"] == outcomes["interrupted"] == USERS, outcomes
+    # loadkit's cut is no gateway error: no request ended by itself, so there is no error rate to judge
+    assert outcomes["ok"] == 0 and summary["totals"]["error_rate"] is None
+
+
+def test_sigterm_to_a_plain_locust_master_drains_its_worker_and_exits_143(tmp_path):
+    from tests.distributed.harness import DistributedRun
+    from tests.support.simproc import start_simulator
+
+    with start_simulator("--profile", "fixed", "--fixed", f"ttft_ms={TTFT_MS},itl_ms=10,tokens=5") as sim:
+        run = DistributedRun(tmp_path, "dist", sim.base_url)
+        try:
+            run.start_master(expect_workers=1, users=USERS, run_time="300s", LOADKIT_PREFLIGHT="false")
+            run.start_worker(LOADKIT_PREFLIGHT="false")
+            poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
+            run.master.proc.send_signal(signal.SIGTERM)  # `docker stop` of the master's container
+            code = _wait_exit(run.master.proc, 60, run.master.log_path)
+            worker_code = _wait_exit(run.workers[0].proc, 30, run.workers[0].log_path)
+        finally:
+            run.stop_all()
+        served = sim.stats()
+    assert code == 143, run.master.log()[-3000:]
+    assert worker_code == 0, run.workers[0].log()[-3000:]
+    _check_log(run.master.log_path, 143)
+    summary = _check_interrupted_results(tmp_path / "master" / "dist", "SIGTERM", 143)
+    assert summary["workers"]["finished"] == 1 and "lost" not in summary["workers"], summary["workers"]
+    outcomes = summary["totals"]["outcomes"]
+    assert outcomes["interrupted"] == 0, outcomes
+    assert summary["totals"]["requests"] == outcomes["ok"] == served["chat_requests_total"] >= USERS

@@ -84,8 +84,9 @@ def test_stopped_master_container_writes_a_readable_summary_that_says_interrupte
     stop_s = time.monotonic() - stopped_at
     summary = _summary(project, tmp_path, run_id)
 
-    assert summary["interrupted"] is True, summary["warnings"]
-    assert any("stopped before its end" in w for w in summary["warnings"])
+    assert summary["interrupted"] is True and summary["stop_signal"] == "SIGTERM", summary["warnings"]
+    assert summary["exit_code"] == 143  # drained like the end of --run-time, then 128 + SIGTERM
+    assert any("interrupted by SIGTERM" in w for w in summary["warnings"]), summary["warnings"]
     assert summary["duration_s"] < 60  # it did not run its 120 s
     assert summary["totals"]["requests"] > 0
     # the workers were still there: their final reports are in
