@@ -257,6 +257,9 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         workers_finished=workers.get("finished") if distributed else None,
         workers_required=workers.get("required") if distributed else None,
         workers_lost=tuple(workers.get("lost") or ()),
+        timing_error_p99_ms=((ctx.generator.timing_error_ms or {}).get("ttft_ms") or {}).get("p99"),
+        timing_clock=(ctx.generator.timing_error_ms or {}).get("clock", "loop"),
+        ttft_p50_ms=totals.ttft_ms.get("p50"),
     ))
     warnings = verdict.warnings + list(ctx.warnings)
     if ctx.interrupted and not ctx.stop_signal:

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = ["MAX_SCHEDULE_LAG_P99_MS", "MAX_CPU_PERCENT", "MAX_CPU_BUSY_SHARE", "MAX_LOOP_LAG_P95_MS",
-           "TrustFacts", "Verdict", "cpu_busy_share", "judge"]
+           "MAX_TIMING_ERROR_P99_MS", "MAX_TIMING_ERROR_SHARE", "timing_error_limit_ms", "TrustFacts", "Verdict",
+           "cpu_busy_share", "judge"]
 
 # Past these the generator's numbers are not trusted.
 MAX_SCHEDULE_LAG_P99_MS = 10.0
@@ -23,6 +24,17 @@ MAX_CPU_BUSY_SHARE = 0.2  # share of 1 s CPU samples above MAX_CPU_PERCENT
 # p95, not p99: a short run has few probes, and one hiccup must not condemn it; a generator late
 # by > 10 ms for 5 % of the run is systematically starved, and its tail latencies carry that delay.
 MAX_LOOP_LAG_P95_MS = 10.0
+# The run's own TTFT timing error (how late its chunks were stamped, generator.timing_error_ms) may reach
+# 1 ms, or 2 % of the TTFT it measures when that is more: a 5 ms error on a 400 ms TTFT moves no decision,
+# on a 20 ms TTFT it is the tail. Judged only when chunks were stamped by the user-space (loop) clock: a
+# kernel receive time is right however late the read.
+MAX_TIMING_ERROR_P99_MS = 1.0
+MAX_TIMING_ERROR_SHARE = 0.02
+
+
+def timing_error_limit_ms(ttft_p50_ms: float | None) -> float:
+    """How large the TTFT timing error p99 may be for a run whose warm TTFT p50 is ``ttft_p50_ms``."""
+    return max(MAX_TIMING_ERROR_P99_MS, MAX_TIMING_ERROR_SHARE * (ttft_p50_ms or 0.0))
 
 
 def cpu_busy_share(samples_percent: Iterable[float]) -> float:
@@ -41,6 +53,9 @@ class TrustFacts:
     workers_finished: int | None = None  # None: not a distributed run
     workers_required: int | None = None
     workers_lost: tuple[str, ...] = ()
+    timing_error_p99_ms: float | None = None  # generator.timing_error_ms.ttft_ms.p99
+    timing_clock: str = "loop"  # generator.timing_error_ms.clock: "loop", or "kernel" (stamps need no judging)
+    ttft_p50_ms: float | None = None  # totals.ttft_ms.p50: what the error is a share of
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,11 @@ def judge(facts: TrustFacts) -> Verdict:
     if facts.cpu_busy_share >= MAX_CPU_BUSY_SHARE:
         warnings.append(f"generator CPU above {MAX_CPU_PERCENT:.0f} % for {MAX_CPU_BUSY_SHARE:.0%} or more of the "
                         "run: timings include the generator's own queueing; add workers")
+    err = facts.timing_error_p99_ms
+    if err is not None and facts.timing_clock == "loop" and err > timing_error_limit_ms(facts.ttft_p50_ms):
+        warnings.append(f"generator timing error p99 {err:.1f} ms > {timing_error_limit_ms(facts.ttft_p50_ms):.1f} ms "
+                        f"(max of {MAX_TIMING_ERROR_P99_MS:g} ms and {MAX_TIMING_ERROR_SHARE:.0%} of TTFT p50): chunks "
+                        "were read late, so TTFT/ITL tails carry the generator's own delay; add workers or lower the load")
     trusted = not warnings
     lost = list(facts.workers_lost)
     if lost:

@@ -1,0 +1,41 @@
+"""The one trust judgement: each limit turns a run untrusted on its own, with one warning naming it."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadkit.core.trust import TrustFacts, judge, timing_error_limit_ms
+
+
+def test_a_quiet_run_is_trusted_with_no_warning():
+    verdict = judge(TrustFacts(schedule_lag_p99_ms=1.0, loop_lag_p95_ms=0.5, timing_error_p99_ms=0.4, ttft_p50_ms=20.0))
+    assert verdict.trusted and not verdict.warnings and not verdict.degraded
+
+
+@pytest.mark.parametrize("facts, words", [
+    (TrustFacts(schedule_lag_p99_ms=10.5), "schedule lag p99 10.5 ms"),
+    (TrustFacts(loop_lag_p95_ms=12.0), "event-loop lag p95 12.0 ms"),
+    (TrustFacts(cpu_busy_share=0.25), "CPU above 90 %"),
+    (TrustFacts(timing_error_p99_ms=1.2, ttft_p50_ms=20.0), "timing error p99 1.2 ms > 1.0 ms"),
+    (TrustFacts(timing_error_p99_ms=9.0, ttft_p50_ms=400.0), "timing error p99 9.0 ms > 8.0 ms"),
+    (TrustFacts(workers_finished=1, workers_required=2), "1 worker(s) finished with a final report, 2 required"),
+])
+def test_each_limit_alone_makes_the_run_untrusted(facts, words):
+    verdict = judge(facts)
+    assert not verdict.trusted and len(verdict.warnings) == 1 and words in verdict.warnings[0], verdict.warnings
+
+
+def test_the_timing_error_limit_is_1_ms_or_2_percent_of_the_ttft_it_measures():
+    assert timing_error_limit_ms(None) == 1.0 and timing_error_limit_ms(20.0) == 1.0
+    assert timing_error_limit_ms(400.0) == pytest.approx(8.0)
+    assert judge(TrustFacts(timing_error_p99_ms=7.9, ttft_p50_ms=400.0)).trusted
+
+
+def test_kernel_stamped_chunks_are_right_however_late_they_were_read():
+    # the read lag is large, but the stamps are the kernel's receive times: no timing error in the records
+    assert judge(TrustFacts(timing_error_p99_ms=30.0, timing_clock="kernel", ttft_p50_ms=20.0)).trusted
+
+
+def test_a_lost_worker_the_run_may_lose_is_degraded_not_untrusted():
+    verdict = judge(TrustFacts(workers_finished=1, workers_required=1, workers_lost=("w2",)))
+    assert verdict.trusted and verdict.degraded and "w2" in verdict.warnings[0]
