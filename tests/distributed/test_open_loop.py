@@ -72,9 +72,11 @@ def test_survivor_takes_over_the_rate_of_a_lost_worker(fast_sim, tmp_path):
     finally:
         run.stop_all()
     summary = run.summary()
-    # one worker finished, as required (require_workers 1): degraded, still trusted
-    assert summary["degraded"] is True and summary["trusted"] is True, run.master.log()[-3000:]
-    assert code in (0, 3)  # 3 while report.slo.exit_code still fails every run with a lost worker
+    # one worker finished, as required (require_workers 1): degraded, and no worker shortfall (the generator's
+    # own trust on a busy box is another test's business)
+    assert summary["degraded"] is True, run.master.log()[-3000:]
+    assert not any("required (--require-workers" in w for w in summary["warnings"]), summary["warnings"]
+    assert code == 0, run.master.log()[-3000:]
     [lost] = [n for n in summary["workers"]["nodes"].values() if n["state"] == "lost"]
     survivor = run.records("worker0")
     times = np.sort(np.array([r["started_wall_ns"] / 1e9 for r in survivor]))

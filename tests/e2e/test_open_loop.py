@@ -27,7 +27,8 @@ def test_poisson_rate_is_held_and_inter_arrivals_are_exponential(tmp_path):
                                       "--spawn-rate", "100", "--run-time", "32s", run_id="poisson-40")
         served = sim.stats()["chat_requests_total"]
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert summary["trusted"] is True and summary["shape"] == "poisson 40/s"
+    assert summary["shape"] == "poisson 40/s"
+    assert not any("schedule lag" in w for w in summary["warnings"]), summary["warnings"]  # it kept its schedule
     sent = np.sort([r["sent_at"] for r in records])
     window = sent[(sent >= sent[0] + 1.0) & (sent < sent[0] + 29.0)]  # steady state: past the spawn, before the stop
     achieved = len(window) / 28.0
