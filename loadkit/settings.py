@@ -14,7 +14,7 @@ from any text.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -223,15 +223,18 @@ class Settings:
         """Seconds to let in-flight requests finish on stop: --stop-timeout, else the request timeout (at most 120 s)."""
         return self.stop_timeout if self.stop_timeout > 0 else min(self.timeout_s, 120.0)
 
-    def to_env(self) -> dict[str, str]:
+    def to_env(self, also: Iterable[str] = ()) -> dict[str, str]:
         """Environment variables that reproduce these settings in another process (secrets included: pass only to children).
 
         Only values that differ from the defaults are exported, so a locustfile's own
-        defaults (``os.environ.setdefault("LOADKIT_ARRIVAL", "poisson")``) still apply."""
+        defaults (``os.environ.setdefault("LOADKIT_ARRIVAL", "poisson")``) still apply;
+        the settings named in ``also`` are exported whatever their value (a child that
+        inherits ``LOADKIT_X`` from this environment must see the flag that overrode it)."""
         out = {}
+        also = set(also)
         for f in FIELDS:
             value = getattr(self, f.name)
-            if value == f.default:
+            if value == f.default and f.name not in also:
                 continue
             if isinstance(value, (list, tuple)):
                 value = (";" if f.name == "slo_check" else ",").join(f"{v:g}" if isinstance(v, float) else v

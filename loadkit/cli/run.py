@@ -26,7 +26,7 @@ from typing import Any
 
 from loadkit.cli.options import add_settings, die, settings_from_args
 from loadkit.errors import LoadkitError
-from loadkit.settings import redact, secrets_of
+from loadkit.settings import FIELDS, env_name, redact, secrets_of
 
 __all__ = ["register", "cmd_run", "EXIT_BY_SIGNAL"]
 
@@ -160,7 +160,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         preflight_file = tmp / "preflight.json"
         preflight_file.write_text(json.dumps(preflight))
         env = dict(os.environ)
-        env.update(settings.to_env())
+        # a LOADKIT_* variable of this environment that a flag set back to its default must not win in Locust
+        env.update(settings.to_env(also=[f.name for f in FIELDS if env_name(f.name) in env]))
         env["LOADKIT_RUN_ID"] = run_id
         env["LOADKIT_PREFLIGHT_FILE"] = str(preflight_file)
         env["LOADKIT_STOP_FILE"] = str(stop.stop_file)

@@ -68,3 +68,12 @@ def test_unknown_setting_in_file_names_the_known_ones(tmp_path):
     cfg.write_text("userz = 3\n")
     with pytest.raises(ConfigError, match="unknown setting 'userz'"):
         load_settings({}, env={}, config_file=cfg)
+
+
+def test_a_flag_that_sets_a_setting_back_to_its_default_reaches_a_child_that_inherited_the_variable():
+    # LOADKIT_UNTRUSTED_EXIT_CODE=0 in the environment, --untrusted-exit-code 3 (the default) on the command line
+    s = load_settings({"untrusted_exit_code": "3"}, env={"LOADKIT_UNTRUSTED_EXIT_CODE": "0"})
+    assert s.untrusted_exit_code == 3
+    assert "LOADKIT_UNTRUSTED_EXIT_CODE" not in s.to_env()  # only non-defaults, by default
+    assert s.to_env(also=["untrusted_exit_code"])["LOADKIT_UNTRUSTED_EXIT_CODE"] == "3"
+    assert load_settings({}, env=s.to_env(also=["untrusted_exit_code", "models"])) == s
