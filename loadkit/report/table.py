@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from typing import Any
 
 from rich.console import Console
@@ -86,8 +88,8 @@ def render_summary(summary: dict[str, Any], width: int = 160) -> str:
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
     if console is None:
         console = Console()
-        if not console.is_terminal:
-            console = Console(width=170)  # logs and CI: do not squeeze the table to 80 columns
+        if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+            console = Console(width=170)  # logs and CI: do not squeeze the table to 80 columns (COLUMNS=N: N)
     table = summary_table(summary)
     if console.width < WIDE_TABLE_MIN_COLUMNS:
         for part in _narrow_tables(table):

@@ -42,3 +42,12 @@ def test_a_100_column_terminal_gets_two_tables_with_whole_model_names_and_no_wra
     # the same numbers in both layouts
     for token in ("e2e p50/p95/p99 ms", "out tok/s", "cost"):
         assert token in text and token in wide
+
+
+def test_columns_in_the_environment_sets_the_width_of_a_piped_table(monkeypatch, capsys):
+    # `COLUMNS=100 loadkit run ... | tee log`: not a terminal, but the reader's width is known
+    monkeypatch.setenv("COLUMNS", "100")
+    print_summary(tiny_summary())
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert sum(1 for line in lines if "claude-4-haiku" in line) == 2  # the narrow layout, names whole
