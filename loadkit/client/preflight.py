@@ -149,6 +149,10 @@ def run_preflight(settings: Settings, host: str | None = None) -> PreflightResul
                                              "ended_unix_s": ended_unix_s}
             if rec.status in _AUTH_STATUSES:
                 raise _auth_error(rec.status, label)
+            if rec.outcome == "timeout" and rec.status is not None:
+                # it answered (headers came) but the answer never ended: not a host problem
+                raise GatewayError(f"a test request for {used!r} got headers from {label} but did not end within "
+                                   f"{gw.options.timeout_s:g} s (timeout); raise --timeout-s or check the model")
             if rec.outcome in ("connect_error", "timeout"):
                 raise GatewayError(f"cannot reach {label} ({rec.error_key}); check --host and that the gateway is running")
             if rec.status == 404 and status != 200:

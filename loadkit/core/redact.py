@@ -29,8 +29,11 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
 
 
 def _is_credential_run(run: str) -> bool:
-    if run.startswith("Bearer") or re.match(r"(?:sk|pk|rk|sess|key)[-_]", run):
+    if run.startswith("Bearer") or re.match(r"(?:sk|pk|rk)[-_]", run):
         return True
+    if re.match(r"(?:sess|key)[-_]", run):
+        # English words too: "key-http-code", "session_expired" are labels; a token has digits in it
+        return any(c.isdigit() for c in run)
     # A long run counts only when it mixes letters and digits: "context_length_exceeded_for_this_model" stays.
     return any(c.isdigit() for c in run) and any(c.isalpha() for c in run)
 

@@ -12,6 +12,7 @@ the next request.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import time
@@ -32,6 +33,18 @@ from loadkit.transport import (
 )
 
 __all__ = ["HttpxTransport"]
+
+# httpx logs every request at INFO with the server's reason phrase, and httpcore/hpack log response headers
+# at DEBUG: a gateway can put the API key in either (issue #14), and a line per request is load on the loop.
+_CHATTY_LOGGERS = ("httpx", "httpcore", "hpack")
+
+
+def _quiet_library_loggers() -> None:
+    """WARNING for httpx's own loggers, unless someone set their level on purpose."""
+    for name in _CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
 
 
 def _classify(exc: Exception) -> TransportError:
@@ -164,6 +177,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 class HttpxTransport:
     def __init__(self, options: TransportOptions, http2: bool = False) -> None:
+        _quiet_library_loggers()
         verify: bool | ssl.SSLContext = True
         if options.insecure:
             verify = False

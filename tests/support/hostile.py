@@ -38,7 +38,7 @@ from pathlib import Path
 from tests.support.hostile_behaviours import BEHAVIOURS, Reply
 from tests.support.waits import wait_until
 
-__all__ = ["HostileGateway", "HostileProcess", "start_hostile", "MODELS", "model_of"]
+__all__ = ["MODELS", "HostileGateway", "HostileProcess", "model_of", "start_hostile"]
 
 MODELS = tuple(f"hostile-{name}" for name in BEHAVIOURS)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ class HostileGateway:
             while True:
                 try:
                     request = _read_request(sock, buf)
-                except (socket.timeout, OSError):
+                except (TimeoutError, OSError):
                     return  # hostile-idle-close's idle timeout, or the client went away
                 if request is None or not self._answer(sock, *request):
                     return
@@ -183,7 +183,7 @@ class HostileProcess:
     def base_url(self) -> str:
         return self.url + "/v1"
 
-    def start(self, timeout_s: float = 15.0) -> "HostileProcess":
+    def start(self, timeout_s: float = 15.0) -> HostileProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.hostile", "--port", "0"], cwd=REPO_ROOT,
@@ -209,7 +209,7 @@ class HostileProcess:
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
 
-    def __enter__(self) -> "HostileProcess":
+    def __enter__(self) -> HostileProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -23,7 +23,7 @@ from email.utils import formatdate
 
 import brotli
 
-__all__ = ["BEHAVIOURS", "Reply", "TOKENS", "PROMPT_TOKENS", "IDLE_CLOSE_S"]
+__all__ = ["BEHAVIOURS", "IDLE_CLOSE_S", "PROMPT_TOKENS", "TOKENS", "Reply"]
 
 TOKENS = ("Hello", " hostile", " world", " of", " proxies")  # a healthy answer: 5 token events
 PROMPT_TOKENS = 7
