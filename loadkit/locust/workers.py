@@ -20,6 +20,8 @@ class WorkerView:
         self.lost: dict[str, dict] = {}
         self.watcher: Any = None
         self.final_collected: list[str] | None = None  # ids that never sent a final report
+        self._version = 0  # bumped by every snapshot received
+        self._cached: tuple[Any, int, MergedView] | None = None
 
     def reset(self) -> None:
         self.snapshots, self.lost, self.final_collected = {}, {}, None
@@ -28,13 +30,23 @@ class WorkerView:
         """A worker's snapshot (periodic or final) arrived."""
         snap = WorkerSnapshot.from_wire(data)
         self.snapshots[client_id] = snap.newer(self.snapshots.get(client_id))
+        self._version += 1
 
     def is_final(self, client_id: str) -> bool:
         snap = self.snapshots.get(client_id)
         return bool(snap and snap.final)
 
     def merged(self, own: WorkerSnapshot | None = None) -> MergedView:
-        return merge(list(self.snapshots.values()), own)
+        """The merge of the newest snapshots (plus ``own``). Without ``own`` it is cached until the next snapshot
+        arrives: the LLM tab's summary and charts, refreshed every 2 s, share one merge per report. Read-only."""
+        if own is not None:
+            return merge(list(self.snapshots.values()), own)
+        cached = self._cached
+        if cached is not None and cached[0] is self.snapshots and cached[1] == self._version:
+            return cached[2]
+        view = merge(list(self.snapshots.values()))
+        self._cached = (self.snapshots, self._version, view)
+        return view
 
     def note_lost(self, client_id: str, reason: str, after_s: float) -> None:
         last = self.snapshots.get(client_id)
