@@ -24,8 +24,12 @@ Rules, as the client-side checks should implement them:
   message; failing content has at least as many.  The token count is adjusted
   to keep this rule (a pass is cut to source words − 1, a fail padded to the
   source word count, both within ``max_tokens``).
-- factual: passing content contains the ``x-loadkit-expect`` text
-  (case-insensitive); failing content does not.
+- factual: passing content contains the expected text (case-insensitive);
+  failing content does not. The expected text is ``x-loadkit-expect``;
+  without it, the answer of the built-in question
+  (``loadkit.workload.prompts.FACTS``) the last user message asks, as math
+  evaluates its expression: a Locust run against a simulator it does not
+  know is one (no hints sent) is then judged as with hints.
 - creative: passing content is a non-refusal of at least 20 words; failing
   content starts with ``I can't help with that``.
 - no or unknown category: neutral filler text, no pass/fail draw.
@@ -36,6 +40,8 @@ from __future__ import annotations
 import math
 import random
 import re
+
+from loadkit.workload.prompts import FACTS
 
 FILLER_WORDS: tuple[str, ...] = (
     "the", "result", "follows", "from", "a", "careful", "reading", "of", "this",
@@ -76,6 +82,16 @@ def evaluate_expression(text: str) -> str | None:
     else:
         value = a / b
     return format_number(value)
+
+
+def known_answer(source: str) -> str | None:
+    """The answer of the built-in factual question asked last in ``source`` (None when it asks none)."""
+    best: tuple[int, str] | None = None
+    for question, answer in FACTS:
+        at = source.rfind(question)
+        if at >= 0 and (best is None or at > best[0]):
+            best = (at, answer)
+    return best[1] if best else None
 
 
 def _wrong_number(expected: str) -> str:
@@ -144,7 +160,7 @@ def answer_words(category: str, passes: bool, tokens: int, expect: str | None, s
     elif category == "summarization":
         key = ["In", "short,"]
     elif category == "factual":
-        expected = (expect or "").strip()
+        expected = (expect or "").strip() or (known_answer(source) or "")
         if passes:
             key = ["The", "answer", "is"] + (expected.split() or ["known."])
         else:
