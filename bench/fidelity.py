@@ -1,12 +1,18 @@
-"""Timing fidelity of loadkit (issue 17): the generator's TTFT/ITL error against a fixed-timing simulator.
+"""Timing fidelity of loadkit (issue 17): TTFT/ITL error against a fixed-timing simulator, by generator CPU.
 
 Generator pinned to CPU 0, simulator (``--profile fixed``, TTFT 20 ms, ITL 2 ms, 16 tokens) to CPU 1.
-For each user count: loadkit's stream user, true error from records.jsonl.gz (TTFT - 20 ms, ITL - 2 ms,
-warm window only) beside the run's self-measured ``generator.timing_error_ms``; the bare Locust
-FastHttpUser that parses each SSE event with orjson at the same users, same run, for the streams/s ratio;
-the simulator's own raw-socket TTFT error; the load average (the machine is shared).
+One calibration run gives the generator's CPU per user; each level (10/25/50/70/90 % of a core) is
+reached by users (up to ``--max-users``) and, past that, a CPU burner in the generator (a greenlet
+holding the loop ``--burn-slice-ms`` at a time: the generator's own work, in medium stalls). At each
+level, two runs with the same users and burner: chunks stamped by the kernel's receive time (the
+gevent transport's default) and by the loop clock (the baseline, ``BENCH_CLOCK=loop``). True error
+from records.jsonl.gz (TTFT - 20 ms, |ITL - 2 ms|, warm window only) beside the run's self-measured
+``generator.timing_error_ms``, the simulator's own raw-socket error, and coalescing: how many token
+gaps came inside one read (stamped 0 ms apart) and what that does to the ITL error. Ratio: kernel
+error / loop error at the same level, same run of this script.
 
-    python bench/fidelity.py [--users 4,16,32] [--seconds 8] [--out bench/results/fidelity.json]
+    python bench/fidelity.py [--levels 10,25,50,70,90] [--seconds 5] [--out bench/results/fidelity.json]
+    python bench/fidelity.py --users 4,16,32 --bare   # by users only, with the bare FastHttpUser streams ratio
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -27,6 +35,9 @@ import overhead as ov  # noqa: E402
 TTFT_MS, ITL_MS, TOKENS = 20.0, 2.0, 16
 SPEC = f"ttft_ms={TTFT_MS:g},itl_ms={ITL_MS:g},tokens={TOKENS}"
 RESULTS = ov.BENCH / "results" / "fidelity.json"
+USERS_FILE = ov.BENCH / "_fidelity_users.py"
+MAX_BURN_DUTY = 0.85
+RAW_START_DELAY_S = 3.0
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -34,7 +45,10 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def true_errors(records_path: Path, window_ns: list[int]) -> dict:
-    ttft, itl = [], []
+    """Measured minus configured over the window's successful streams, and how often reads coalesced."""
+    ttft, itl, itl_single, paired_loop = [], [], [], []
+    gaps = coalesced_gaps = first_coalesced = 0
+    clocks: dict[str, int] = {}
     with gzip.open(records_path, "rt") as lines:
         for line in lines:
             r = json.loads(line)
@@ -42,66 +56,184 @@ def true_errors(records_path: Path, window_ns: list[int]) -> dict:
                 continue
             if not window_ns[0] <= r["started_wall_ns"] <= window_ns[1]:
                 continue
+            clocks[r.get("timing_clock") or "none"] = clocks.get(r.get("timing_clock") or "none", 0) + 1
             ttft.append((r["first_token_at"] - r["sent_at"]) * 1000 - TTFT_MS)
+            if r.get("timing_clock") == "kernel" and r.get("first_token_read_lag_ms") is not None:
+                # the same request as the loop clock would have stamped it: read time = arrival + read lag
+                paired_loop.append(ttft[-1] + r["first_token_read_lag_ms"])
             t = r["token_times"]
-            itl.extend(abs((b - a) * 1000 - ITL_MS) for a, b in zip(t, t[1:]))
-    ttft.sort()
-    itl.sort()
-    return {"streams": len(ttft), "ttft_error_p50_ms": _pct(ttft, 0.5), "ttft_error_p99_ms": _pct(ttft, 0.99),
-            "ttft_error_p99_9_ms": _pct(ttft, 0.999), "itl_error_p99_ms": _pct(itl, 0.99)}
+            same = [b == a for a, b in zip(t, t[1:])]
+            first_coalesced += bool(same and same[0])
+            for i, (a, b) in enumerate(zip(t, t[1:])):
+                err = abs((b - a) * 1000 - ITL_MS)
+                itl.append(err)
+                # a gap with neither end in a coalesced read: what kernel stamps give without coalescing
+                if not same[i] and not (i > 0 and same[i - 1]) and not (i + 1 < len(same) and same[i + 1]):
+                    itl_single.append(err)
+            gaps += len(same)
+            coalesced_gaps += sum(same)
+    for values in (ttft, itl, itl_single, paired_loop):
+        values.sort()
+    return {"streams": len(ttft), "clocks": clocks,
+            "ttft_error_p50_ms": _pct(ttft, 0.5), "ttft_error_p99_ms": _pct(ttft, 0.99),
+            "ttft_error_p99_9_ms": _pct(ttft, 0.999), "itl_error_p99_ms": _pct(itl, 0.99),
+            "itl_error_p99_outside_coalesced_ms": _pct(itl_single, 0.99),
+            "coalesced_gap_share": round(coalesced_gaps / gaps, 4) if gaps else None,
+            "first_token_coalesced_share": round(first_coalesced / len(ttft), 4) if ttft else None,
+            "paired_loop_ttft_error_p99_ms": _pct(paired_loop, 0.99)}
+
+
+def _sim_error_during(url: str, seconds: float) -> tuple[threading.Thread, dict]:
+    """The simulator's own TTFT error, by one raw-socket connection, while a generator run loads it.
+
+    It starts RAW_START_DELAY_S in, once Locust's users are sending: run_locust starts its warm-up
+    at the simulator's first request, which must be the generator's."""
+    out: dict = {}
+
+    def measure() -> None:
+        time.sleep(RAW_START_DELAY_S)
+        try:
+            out.update(ov.simulator_error(url, seconds, connections=1))
+        except (OSError, IndexError) as exc:  # no sample (a refused connection, an empty window)
+            out["error"] = type(exc).__name__
+
+    thread = threading.Thread(target=measure, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def one_run(url: str, sim: psutil.Process, users: int, clock: str, burn_duty: float, args, tmp: str) -> dict:
+    env = {"BENCH_CLOCK": clock, "BENCH_BURN_DUTY": f"{burn_duty:.4f}", "BENCH_BURN_SLICE_MS": f"{args.burn_slice_ms:g}"}
+    raw, sim_error = _sim_error_during(url, args.seconds)
+    lk = ov.run_locust("loadkit-fasthttp-stream", url, sim, users, args.seconds, args.warmup, env_extra=env,
+                       results_dir=tmp, locustfile=USERS_FILE)
+    raw.join()
+    summary = lk.get("summary", {})
+    records = Path(tmp) / summary.get("run_id", "-") / "records.jsonl.gz"
+    generator = summary.get("generator") or {}
+    return {"clock": clock, "users": users, "burn_duty": round(burn_duty, 3),
+            "generator_cpu_percent": round(lk["generator_cpu_percent"], 1),
+            "generator_core_busy_percent": round(lk["generator_core_busy_percent"], 1),
+            "streams_per_s": round(lk["requests_per_s"], 1),
+            **(true_errors(records, lk["window_wall_ns"]) if records.exists() else {}),
+            "self_measured": generator.get("timing_error_ms"), "loop_lag_ms": generator.get("loop_lag_ms"),
+            "trusted": summary.get("trusted"),
+            "simulator_ttft_error_p50_ms": _round(sim_error.get("ttft_error_p50_ms")),
+            "simulator_ttft_error_p99_ms": _round(sim_error.get("ttft_error_p99_ms"))}
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b <= 0 else round(a / b, 3)
+
+
+def by_cpu_level(url: str, sim: psutil.Process, args, tmp: str) -> tuple[dict, list[dict]]:
+    # CPU = base + per_user * users (the process's own floor: probe, stats, sink), from two runs
+    lo_users, hi_users = 2, args.calib_users
+    lo = one_run(url, sim, lo_users, "kernel", 0.0, args, tmp)["generator_cpu_percent"]
+    hi = one_run(url, sim, hi_users, "kernel", 0.0, args, tmp)["generator_cpu_percent"]
+    per_user = max((hi - lo) / (hi_users - lo_users), 0.2)
+    base = max(lo - per_user * lo_users, 0.0)
+    print(f"calibration: {lo_users} users {lo}%, {hi_users} users {hi}% CPU: {base:.1f}% + {per_user:.2f}%/user",
+          flush=True)
+    levels = []
+    for target in [int(x) for x in args.levels.split(",")]:
+        users = max(2, min(args.max_users, round((target - base) / per_user)))
+        burn = min(MAX_BURN_DUTY, max(0.0, (target - base - users * per_user) / 100.0))
+        kernel = one_run(url, sim, users, "kernel", burn, args, tmp)
+        loop = one_run(url, sim, users, "loop", burn, args, tmp)
+        level = {"target_cpu_percent": target, "users": users, "burn_duty": round(burn, 3), "kernel": kernel,
+                 "loop": loop,
+                 "ttft_p99_ratio_kernel_to_loop": _ratio(kernel.get("ttft_error_p99_ms"), loop.get("ttft_error_p99_ms")),
+                 "itl_p99_ratio_kernel_to_loop": _ratio(kernel.get("itl_error_p99_ms"), loop.get("itl_error_p99_ms")),
+                 "streams_ratio_kernel_to_loop": _ratio(kernel["streams_per_s"], loop["streams_per_s"])}
+        levels.append(level)
+        print(f"target {target}%: users {users} burn {burn:.2f}: cpu {kernel['generator_cpu_percent']}/"
+              f"{loop['generator_cpu_percent']}% ttft err p99 kernel {kernel.get('ttft_error_p99_ms')} loop "
+              f"{loop.get('ttft_error_p99_ms')} ms", flush=True)
+    return {"users": [lo_users, hi_users], "generator_cpu_percent": [lo, hi], "base_cpu_percent": round(base, 2),
+            "cpu_percent_per_user": round(per_user, 3)}, levels
+
+
+def by_users(url: str, sim: psutil.Process, args, tmp: str) -> list[dict]:
+    rows = []
+    for users in [int(u) for u in args.users.split(",")]:
+        row = one_run(url, sim, users, "kernel", 0.0, args, tmp)
+        if args.bare:
+            bare = ov.run_locust("fasthttp-stream-json", url, sim, users, args.seconds, args.warmup)
+            row["bare_streams_per_s"] = round(bare["requests_per_s"], 1)
+            row["bare_cpu_percent"] = round(bare["generator_cpu_percent"], 1)
+            row["streams_ratio"] = _ratio(row["streams_per_s"], row["bare_streams_per_s"])
+        rows.append(row)
+    return rows
+
+
+def _print_levels(levels: list[dict]) -> None:
+    print(f"{'target':>6} {'users':>5} {'burn':>5} {'cpu% k/l':>11} {'ttft p50 k/l':>13} {'ttft p99 k/l':>13} "
+          f"{'p99.9 k/l':>13} {'itl p99 k/l':>13} {'ratio':>6} {'paired':>7} {'coal%':>6} {'self p99 k':>10} "
+          f"{'lag p99':>8} {'sim p99 k/l':>11}")
+    for lv in levels:
+        k, lo = lv["kernel"], lv["loop"]
+        pair = lambda key: f"{k.get(key)!s}/{lo.get(key)!s}"  # noqa: E731
+        s = k["self_measured"] or {}
+        self_p99 = (s.get("ttft_ms") or {}).get("p99")
+        lag_p99 = (s.get("read_lag_ms") or {}).get("p99")
+        cpu = f"{k['generator_cpu_percent']}/{lo['generator_cpu_percent']}"
+        coal = k.get("coalesced_gap_share")
+        print(f"{lv['target_cpu_percent']:>6} {lv['users']:>5} {lv['burn_duty']:>5} "
+              f"{cpu:>11} {pair('ttft_error_p50_ms'):>13} "
+              f"{pair('ttft_error_p99_ms'):>13} {pair('ttft_error_p99_9_ms'):>13} {pair('itl_error_p99_ms'):>13} "
+              f"{lv['ttft_p99_ratio_kernel_to_loop']!s:>6} "
+              f"{k.get('paired_loop_ttft_error_p99_ms')!s:>7} "
+              f"{'-' if coal is None else round(100 * coal, 1):>6} {self_p99!s:>10} {lag_p99!s:>8} "
+              f"{pair('simulator_ttft_error_p99_ms'):>11}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--users", default="4,16,32")
-    ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--levels", default="10,25,50,70,90", help="target generator CPU %% levels")
+    ap.add_argument("--users", default="", help="by user counts instead of CPU levels (kernel clock only)")
+    ap.add_argument("--bare", action="store_true", help="with --users: also the bare FastHttpUser streams ratio")
+    ap.add_argument("--calib-users", type=int, default=16, help="the upper calibration point (the lower: 2)")
+    ap.add_argument("--max-users", type=int, default=12,
+                    help="past this the burner makes up the CPU level (more users overload the simulator here)")
+    ap.add_argument("--burn-slice-ms", type=float, default=2.0)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--warmup", type=float, default=1.5)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     ov.FIXED_TTFT_MS = TTFT_MS  # the raw-socket client subtracts it
     load_before = os.getloadavg()
     sim_proc, url = ov.start_simulator(["--profile", "fixed", "--fixed", SPEC])
     sim = psutil.Process(sim_proc.pid)
-    rows = []
+    result: dict = {"simulator": f"--profile fixed --fixed {SPEC}"}
     try:
-        sim_error = ov.simulator_error(url, min(args.seconds, 5.0))
+        result["simulator_own_error_raw_socket"] = sim_error = ov.simulator_error(url, min(args.seconds, 3.0))
         with tempfile.TemporaryDirectory() as tmp:
-            for users in [int(u) for u in args.users.split(",")]:
-                lk = ov.run_locust("loadkit-fasthttp-stream", url, sim, users, args.seconds, args.warmup, results_dir=tmp)
-                bare = ov.run_locust("fasthttp-stream-json", url, sim, users, args.seconds, args.warmup)
-                summary = lk.get("summary", {})
-                records = Path(tmp) / summary.get("run_id", "-") / "records.jsonl.gz"
-                row = {"users": users, "generator_cpu_percent": round(lk["generator_cpu_percent"], 1),
-                       "generator_core_busy_percent": round(lk["generator_core_busy_percent"], 1),
-                       **(true_errors(records, lk["window_wall_ns"]) if records.exists() else {}),
-                       "self_measured": (summary.get("generator") or {}).get("timing_error_ms"),
-                       "loop_lag_ms": (summary.get("generator") or {}).get("loop_lag_ms"),
-                       "trusted": summary.get("trusted"),
-                       "streams_per_s": round(lk["requests_per_s"], 1),
-                       "bare_streams_per_s": round(bare["requests_per_s"], 1),
-                       "bare_cpu_percent": round(bare["generator_cpu_percent"], 1)}
-                row["streams_ratio"] = round(row["streams_per_s"] / max(row["bare_streams_per_s"], 1e-9), 3)
-                rows.append(row)
-                print(f"users {users}: cpu {row['generator_cpu_percent']}% ttft err p50/p99/p99.9 "
-                      f"{row.get('ttft_error_p50_ms')}/{row.get('ttft_error_p99_ms')}/{row.get('ttft_error_p99_9_ms')} ms"
-                      f" itl err p99 {row.get('itl_error_p99_ms')} ms; self-measured ttft p99 "
-                      f"{(row['self_measured'] or {}).get('ttft_ms', {}).get('p99')} ms; streams/s ratio "
-                      f"{row['streams_ratio']}", flush=True)
+            if args.users:
+                result["rows"] = by_users(url, sim, args, tmp)
+            else:
+                result["calibration"], result["levels"] = by_cpu_level(url, sim, args, tmp)
     finally:
         sim_proc.terminate()
         sim_proc.wait(timeout=10)
-    result = {"simulator": f"--profile fixed --fixed {SPEC}", "simulator_own_error_raw_socket": sim_error,
-              "load_average_before": load_before, "load_average_after": os.getloadavg(),
-              "goals": {"ttft_error_p99_ms": 1.0, "ttft_error_p99_9_ms": 2.0, "itl_error_p99_ms": 0.5, "streams_ratio": 1.0},
-              "rows": rows}
+    result.update({"load_average_before": load_before, "load_average_after": os.getloadavg(),
+                   "goals": {"ttft_error_p99_ms": 1.0, "ttft_error_p99_9_ms": 2.0, "itl_error_p99_ms": 0.5,
+                             "up_to_cpu_percent": 70, "streams_ratio": 1.0}})
     print(f"\nsimulator own TTFT error (raw socket): p50 {sim_error['ttft_error_p50_ms']:.2f} p99 "
           f"{sim_error['ttft_error_p99_ms']:.2f} ms; load average {load_before[0]:.2f} -> {os.getloadavg()[0]:.2f}")
-    print(f"{'users':>5} {'cpu%':>5} {'ttft p50':>8} {'p99':>7} {'p99.9':>7} {'itl p99':>7} {'self p99':>8} {'ratio':>6} trusted")
-    for r in rows:
-        s = (r["self_measured"] or {}).get("ttft_ms", {})
-        print(f"{r['users']:>5} {r['generator_cpu_percent']:>5} {r.get('ttft_error_p50_ms')!s:>8} "
-              f"{r.get('ttft_error_p99_ms')!s:>7} {r.get('ttft_error_p99_9_ms')!s:>7} {r.get('itl_error_p99_ms')!s:>7} "
-              f"{s.get('p99')!s:>8} {r['streams_ratio']:>6} {r['trusted']}")
+    if "levels" in result:
+        print("k/l: kernel clock / loop clock (same users and burner); ratio: kernel TTFT err p99 / loop's;"
+              " paired: the kernel run's TTFT err p99 as the loop clock stamped the same requests;"
+              " coal%: token gaps inside one read (kernel run); self p99 k: timing_error_ms.ttft_ms p99 (coalescing"
+              " bound); lag p99: kernel-measured read lag p99; sim p99: raw-socket TTFT err p99 during each run")
+        _print_levels(result["levels"])
+    else:
+        for r in result["rows"]:
+            print(json.dumps({k: v for k, v in r.items() if k not in ("self_measured", "loop_lag_ms")}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     return 0

@@ -184,8 +184,11 @@ def _pct(sorted_values: list[float], q: float) -> float:
 
 
 def run_locust(name: str, url: str, sim: psutil.Process, users: int, seconds: float, warmup_s: float,
-               env_extra: dict[str, str] | None = None, results_dir: str | None = None) -> dict:
-    """One headless Locust run pinned to GENERATOR_CPU; returns the measured window (and summary.json for loadkit)."""
+               env_extra: dict[str, str] | None = None, results_dir: str | None = None,
+               locustfile: Path | None = None) -> dict:
+    """One headless Locust run pinned to GENERATOR_CPU; returns the measured window (and summary.json for loadkit).
+
+    ``locustfile``: another loadkit locustfile than _overhead_loadkit.py (bench/fidelity.py's)."""
     kind, what, stream = CONFIGS[name]
     env = dict(os.environ)
     if kind == "locust":
@@ -196,7 +199,7 @@ def run_locust(name: str, url: str, sim: psutil.Process, users: int, seconds: fl
                     "LOADKIT_MAX_TOKENS": str(MAX_TOKENS), "LOADKIT_STREAM": "true" if stream else "false",
                     "LOADKIT_TRANSPORT": what, "LOADKIT_RESULTS_DIR": results_dir or tempfile.gettempdir(),
                     "LOADKIT_RUN_ID": run_id, "LOADKIT_MAX_ERROR_RATE": "1"})
-        cmd = [*LOCUST, "-f", str(BENCH / "_overhead_loadkit.py")]
+        cmd = [*LOCUST, "-f", str(locustfile or BENCH / "_overhead_loadkit.py")]
     env.update(env_extra or {})
     # Locust's own run time ends the run (SIGTERM makes Locust fire `quitting` while users still run, which
     # with hundreds of loadkit users took minutes); the window starts at the first request + warmup_s.
