@@ -109,7 +109,7 @@ def test_parse_args_defaults_and_per_model_values():
     config = parse_args(["--rpm", "600", "--rpm", "gpt-4o-mini=60", "--max-concurrency", "claude-4-haiku=2"], environ={})
     assert config.rpm_for("gpt-4o-mini") == 60 and config.rpm_for("gpt-4o") == 600
     assert config.max_concurrency_for("claude-4-haiku") == 2 and config.max_concurrency_for("gpt-4o") is None
-    assert config.cold_start_ms_for("claude-4-haiku") == 1280 and config.cold_start_ms_for("gpt-4o-mini") == 820
+    assert config.cold_start_ms_for("claude-4-haiku") == 1813 and config.cold_start_ms_for("gpt-4o-mini") == 1197
     assert config.cold_start_ms_for("gpt-4o") == 600 and config.error_rate == 0.003
     assert parse_args(["--profile", "zero"], environ={}).cold_start_ms_for("gpt-4o") == 0
     assert parse_args(["--cold-start-ms", "0", "--profile", "fixed"], environ={}).cold_start_ms_for("claude-4-haiku") == 0

@@ -27,6 +27,17 @@ def test_reference_e2e_matches_the_published_median_and_p95():
         assert abs(percentile(e2e, 0.95) / p95_ms - 1) < 0.04
 
 
+def test_reference_cold_ttft_median_is_the_published_cold_start():
+    """DESIGN.md's cold start (2,100 / 1,400 ms) is what loadkit reports as cold: a cold request's TTFT,
+    the simulator's cold start on top of a reference TTFT."""
+    rng = random.Random(3)
+    for model, cold_ms in (("claude-4-haiku", 2100), ("gpt-4o-mini", 1400)):
+        cold_ttft = [profiles.default_cold_start_ms(model)
+                     + profiles.sample_reference_timing(rng, model, profiles.sample_length(rng, "")).ttft_ms
+                     for _ in range(20000)]
+        assert abs(percentile(cold_ttft, 0.5) / cold_ms - 1) < 0.01, (model, percentile(cold_ttft, 0.5))
+
+
 def test_sampled_lengths_depend_on_category():
     rng = random.Random(2)
     med = {c: percentile([profiles.sample_length(rng, c) for _ in range(4000)], 0.5) for c in ("factual", "creative")}

@@ -151,7 +151,7 @@ def test_cold_start_adds_configured_ms_after_idle():
 
 
 def test_default_cold_start_applies_in_fixed_profile():
-    # The default +820 ms for gpt-4o-mini; idle 0.3 s makes every probe cold again, so a scheduler hiccup
+    # The default +1197 ms for gpt-4o-mini (DESIGN's 1400 ms cold start minus its median TTFT); idle 0.3 s makes every probe cold again, so a scheduler hiccup
     # on a busy machine can be retried (best of 3) while a wrong delay fails every time.
     args = ("--profile", "fixed", "--fixed", "ttft_ms=0,itl_ms=0,tokens=1", "--models", "gpt-4o-mini", "--idle-s", "0.3")
     with start_simulator(*args) as sim, httpx.Client() as client:
@@ -160,7 +160,7 @@ def test_default_cold_start_applies_in_fixed_profile():
         for _ in range(3):
             elapsed_ms, response = post_timed(client, sim.base_url + "/chat/completions", BODY)
             assert response.headers["x-sim-cold"] == "1"
-            errors.append(abs(elapsed_ms - 820))
+            errors.append(abs(elapsed_ms - 1197))
             if errors[-1] <= 10:
                 break
             hold_for(0.4, "idle longer than --idle-s 0.3: the next probe is cold again")
