@@ -208,13 +208,24 @@ def finish_run(rt: Runtime, environment, silent_workers: list[str] | None = None
     rt.final_summary = summary
     # Locust prints its own tables after the quitting hooks; loadkit's table, the numbers to trust, comes last
     # (atexit runs after Locust's sys.exit), for `loadkit run` and a plain `locust` master alike.
-    # A web UI session prints each run's table at its Stop: the process goes on.
+    # A web UI session prints each run's table at its Stop (the process goes on), and the last run's again
+    # when the process quits (--autoquit, Ctrl-C), after Locust's tables.
     options = getattr(environment, "parsed_options", None)
     if options is None or getattr(options, "headless", False):
         atexit.register(print_final, summary, out_dir)
     else:
         print_final(summary, out_dir)
+        _print_last_at_exit(summary, out_dir)
     return summary
+
+
+_LAST_RUN: list[tuple[dict, Path]] = []  # a web UI session's last finished run, printed again at exit
+
+
+def _print_last_at_exit(summary: dict, out_dir: Path) -> None:
+    if not _LAST_RUN:
+        atexit.register(lambda: _LAST_RUN and print_final(*_LAST_RUN[-1]))
+    _LAST_RUN[:] = [(summary, out_dir)]
 
 
 def print_final(summary: dict, out_dir: Path) -> None:

@@ -98,8 +98,10 @@ class ComposeProject:
         return cid
 
     def logs(self, service: str) -> str:
-        outs = [run(["docker", "logs", cid], check=False) for cid in self.containers(service)]
-        return "".join(o.stdout + o.stderr for o in outs)
+        """The service's output, stdout and stderr in the order written (one pipe for both)."""
+        outs = [subprocess.run(["docker", "logs", cid], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=60) for cid in self.containers(service)]
+        return "".join(o.stdout for o in outs)
 
     def wait_exit(self, service: str, timeout_s: float) -> int:
         """The exit code of a service's (only) container, waiting up to ``timeout_s``."""

@@ -16,6 +16,8 @@ import pytest
 
 from loadkit.locust.commands import COMPOSE_LOCUSTFILE, WEB_PORT, master_command
 
+from tests.support.summaries import chart_specs_of
+
 from .compose import run_env
 
 pytestmark = pytest.mark.slow
@@ -40,6 +42,33 @@ def _web_ui_override(tmp: Path) -> Path:
 def _influx_query(project, query: str) -> list[dict]:
     url = "http://127.0.0.1:8086/query?" + urllib.parse.urlencode({"db": "llmload", "q": query})
     return project.http_json("influxdb", url)["results"][0].get("series", [])
+
+
+def _check_report_is_whole(report_path: Path, summary: dict) -> None:
+    """The master's report.html, without the workers' records (they stay in the workers' containers): its
+    over-time plots come from summary.json's windows merged across workers, its by-percentile plots from
+    the merged histograms (summary.json ``distributions``)."""
+    html = report_path.read_text()
+    assert "time series are empty" not in html  # the "No records.jsonl.gz and no windows" note
+    specs = {spec["id"]: spec for spec in chart_specs_of(html)}
+    nodes = summary["workers"]["nodes"].values()
+    assert len(nodes) == WORKERS and all(n["requests"] > 0 for n in nodes), nodes
+    requests = specs["requests"]
+    assert requests["empty"] is None and len(requests["x"]) >= RUN_S // 5, requests["x"]  # 5 s windows
+    for series in requests["series"]:
+        model = series["model"]
+        # req/s x window length, summed over the run: every request both workers finished, none twice
+        total = sum(v * w for v, w in zip(series["values"], requests["window_s"]) if v)
+        assert abs(total - summary["models"][model]["requests"]) < 0.01 * len(requests["x"]), (model, total)
+        assert all(series["values"][1:-1]), (model, series["values"])  # traffic in every full window
+    assert sum(summary["models"][m]["requests"] for m in summary["models"]) == sum(n["requests"] for n in nodes)
+    for spec_id in ("e2e_ms", "ttft_ms"):
+        assert any(v is not None for s in specs[spec_id]["series"] for v in s["values"]), spec_id
+    for spec_id in ("e2e_ms_by_percentile", "ttft_ms_by_percentile"):
+        spec = specs[spec_id]
+        assert spec["empty"] is None and {s["model"] for s in spec["series"]} == set(summary["models"]), spec_id
+        for series in spec["series"]:
+            assert len(series["values"]) == len(spec["x"]) > 100 and series["values"] == sorted(series["values"])
 
 
 def test_compose_run_counts_are_exact_and_the_llm_tab_is_reachable(compose_project, tmp_path):
@@ -69,8 +98,8 @@ def test_compose_run_counts_are_exact_and_the_llm_tab_is_reachable(compose_proje
     elapsed_s = time.monotonic() - started
 
     served = project.http_json("simulator", "http://127.0.0.1:8000/_sim/stats")
-    summary = json.loads((project.copy_out("master", f"/results/{run_id}", tmp_path / "results")
-                          / "summary.json").read_text())
+    results = project.copy_out("master", f"/results/{run_id}", tmp_path / "results")
+    summary = json.loads((results / "summary.json").read_text())
     master_log = project.logs("master")
 
     assert "claude-4-haiku" in tab_text
@@ -99,7 +128,11 @@ def test_compose_run_counts_are_exact_and_the_llm_tab_is_reachable(compose_proje
             f"AND time > now() - 10m GROUP BY time({SERIES_BUCKET_S}s) fill(none)"))
         buckets = [v for v in series["values"] if v[1]]
         assert len(buckets) >= RUN_S // SERIES_BUCKET_S - 2, (worker, buckets)
-    # loadkit's table is in the master's output, with the merged total
-    assert f"results: /results/{run_id}/summary.json (exit code {code})" in master_log
+    # loadkit's table is the last thing the master prints: after Locust's tables (whose totals predate the
+    # workers' final flush), ending with the results line
+    assert master_log.rindex("Response time percentiles") < master_log.rindex("all models"), master_log[-3000:]
+    last = [line for line in master_log.splitlines() if line.strip()][-1]
+    assert last == f"results: /results/{run_id}/summary.json (exit code {code})", master_log[-3000:]
+    _check_report_is_whole(results / "report.html", summary)
     print(f"\ncompose run: {attempts} attempts from {WORKERS} workers, {len(per_worker)} series, "
           f"exit {code}, {elapsed_s:.1f} s wall")
