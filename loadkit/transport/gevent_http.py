@@ -115,14 +115,14 @@ class _StampedSocket(gevent.socket.socket):
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data, ancillary, _flags, _addr = self.recvmsg(bufsize, _CMSG_BYTES, flags)
-        stamp = 0
-        for level, kind, raw in ancillary:
-            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                unpack = _TIMESPEC.get(len(raw))
-                if unpack is not None:
-                    sec, nsec = unpack.unpack(raw)
-                    stamp = sec * 1_000_000_000 + nsec
-        self.rx_wall_ns = stamp
+        if ancillary:  # SO_TIMESTAMPNS is the only control message this socket asks for
+            _level, kind, raw = ancillary[-1]
+            unpack = _TIMESPEC.get(len(raw)) if kind == _SO_TIMESTAMPNS else None
+            if unpack is not None:
+                sec, nsec = unpack.unpack(raw)
+                self.rx_wall_ns = sec * 1_000_000_000 + nsec
+                return data
+        self.rx_wall_ns = 0
         return data
 
 
@@ -188,7 +188,13 @@ def _parsed_status(exc: HTTPParseError) -> int:
 def _arrival(sock) -> float | None:
     """The kernel receive time of ``sock``'s last read on the perf_counter timeline (None: not known)."""
     rx = getattr(sock, "rx_wall_ns", 0)
-    return WALL_TO_PERF.to_perf_s(rx, time.perf_counter()) if rx else None
+    if not rx:
+        return None
+    now_s, clock = time.perf_counter(), WALL_TO_PERF
+    at = (rx - clock.offset_ns) / 1e9
+    if at > now_s or now_s - clock.measured_at_s > REMEASURE_S:  # a step, or due: the slow path
+        return clock.to_perf_s(rx, now_s)
+    return at
 
 
 class _Response:
