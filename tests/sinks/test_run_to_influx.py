@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,12 @@ def _run(tmp_path: Path, env_extra: dict, run_id: str) -> dict:
 
 @pytest.mark.slow
 def test_run_over_v1_api_counts_and_percentiles_match_summary(influx, tmp_path):
-    influx.create_db("runs")
-    summary = _run(tmp_path, {"LOADKIT_INFLUX_URL": influx.url, "LOADKIT_INFLUX_DB": "runs"}, "e2e-v1")
+    db = "runs_" + uuid.uuid4().hex[:8]  # its own database: a rerun never counts an earlier attempt's points
+    influx.create_db(db)
+    summary = _run(tmp_path, {"LOADKIT_INFLUX_URL": influx.url, "LOADKIT_INFLUX_DB": db}, "e2e-v1")
     assert summary["sink"]["dropped"] == 0
-    assert influx.count("runs") == summary["totals"]["attempts"]  # one point per attempt, none lost, none doubled
-    report = influx_report(Settings(influx_url=influx.url, influx_db="runs"), "e2e-v1")
+    assert influx.count(db) == summary["totals"]["attempts"]  # one point per attempt, none lost, none doubled
+    report = influx_report(Settings(influx_url=influx.url, influx_db=db), "e2e-v1")
     for model, ours in summary["models"].items():
         theirs = report["models"][model]
         assert theirs["requests"] == ours["attempts"]
@@ -61,8 +63,9 @@ def test_run_over_v1_api_counts_and_percentiles_match_summary(influx, tmp_path):
 
 @pytest.mark.slow
 def test_run_over_v2_api_counts_match_summary(victoria, tmp_path):
+    run_id = "e2e-v2-" + uuid.uuid4().hex[:8]  # its own run id: a rerun never counts an earlier attempt's samples
     summary = _run(tmp_path, {"LOADKIT_INFLUX_URL": victoria.url, "LOADKIT_INFLUX_BUCKET": "runs",
-                              "LOADKIT_INFLUX_ORG": "lk", "LOADKIT_INFLUX_TOKEN": "tok"}, "e2e-v2")
-    series = [s for s in victoria.samples("llm_request_attempt") if s[0]["run_id"] == "e2e-v2"]
+                              "LOADKIT_INFLUX_ORG": "lk", "LOADKIT_INFLUX_TOKEN": "tok"}, run_id)
+    series = [s for s in victoria.samples("llm_request_attempt") if s[0]["run_id"] == run_id]
     assert sum(len(ts) for _, ts in series) == summary["totals"]["attempts"]
     assert summary["sink"]["dropped"] == 0

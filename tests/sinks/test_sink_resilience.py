@@ -67,7 +67,9 @@ def test_outage_loses_nothing_with_room_and_exactly_the_counted_overflow_without
         assert state["up"]
         for sink in (roomy, tight):
             sink.stop(timeout_s=20)
-        assert max(durations) < 5_000, f"submit() blocked {max(durations):.0f} us"
+        # never waits on the outage (that would be >= the 1 s backoff): 50 ms leaves room for a busy box's
+        # scheduling; how fast submit() is, is bench/sink.py's table
+        assert max(durations) < 50_000, f"submit() blocked {max(durations):.0f} us"
         n = len(records)
         r_stats, t_stats = roomy.stats(), tight.stats()
         assert r_stats["failed_flushes"] > 0 and t_stats["failed_flushes"] > 0
