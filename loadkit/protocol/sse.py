@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from loadkit.errors import LoadkitError
 
-__all__ = ["ServerSentEvent", "SSEDecoder", "SSEError", "SSEEventTooLarge", "DEFAULT_MAX_EVENT_BYTES"]
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "SSEError", "SSEEventTooLarge", "ServerSentEvent"]
 
 DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+_VIEW_BYTES = 64 * 1024  # data lines longer than this are sliced as memoryviews (no copy)
 
 
 class SSEError(LoadkitError):
@@ -38,7 +39,7 @@ class SSEEventTooLarge(SSEError):
 
 
 class ServerSentEvent:
-    __slots__ = ("event", "data", "id", "retry")
+    __slots__ = ("data", "event", "id", "retry")
 
     def __init__(self, data: str, event: str = "message", id: str | None = None, retry: int | None = None):
         self.data = data
@@ -61,8 +62,17 @@ class ServerSentEvent:
 class SSEDecoder:
     """Feed bytes with :meth:`feed`, get complete events back; call :meth:`close` at EOF."""
 
-    __slots__ = ("_tail", "_data", "_event", "_last_id", "_retry", "_after_cr", "_max_event_bytes", "_event_bytes",
-                 "_head")
+    __slots__ = (
+        "_after_cr",
+        "_data",
+        "_event",
+        "_event_bytes",
+        "_head",
+        "_last_id",
+        "_max_event_bytes",
+        "_retry",
+        "_tail",
+    )
 
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self._tail = bytearray()  # the unfinished last line (no line end in it)
@@ -96,16 +106,30 @@ class SSEDecoder:
             self._after_cr = chunk.endswith(b"\r")
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if b"\n" not in chunk:
-            self._tail += chunk
-            if len(self._tail) > self._max_event_bytes:
-                raise SSEEventTooLarge(f"an SSE line is longer than {self._max_event_bytes} bytes")
+            self._append_tail(chunk)
             return []
+        events: list[ServerSentEvent] = []
         if self._tail:
-            chunk = bytes(self._tail) + chunk
-            self._tail = bytearray()
+            # Finish the pending line where it is: the buffered bytes (maybe megabytes of one event) are
+            # neither copied into a new joined chunk nor scanned again; only the new chunk is.
+            end = chunk.index(b"\n")
+            self._append_tail(chunk[:end])
+            line, self._tail = self._tail, bytearray()
+            self._line(line, events)
+            chunk = chunk[end + 1:]
+            if b"\n" not in chunk:
+                self._append_tail(chunk)
+                return events
         if not self._data and not self._event and b"\n\n" in chunk:
-            return self._feed_events(chunk)
-        return self._feed_lines(chunk)
+            events.extend(self._feed_events(chunk))
+        else:
+            events.extend(self._feed_lines(chunk))
+        return events
+
+    def _append_tail(self, data: bytes) -> None:
+        self._tail += data
+        if len(self._tail) > self._max_event_bytes:
+            raise SSEEventTooLarge(f"an SSE line is longer than {self._max_event_bytes} bytes")
 
     def _feed_events(self, chunk: bytes) -> list[ServerSentEvent]:
         # Fast path for what nearly every LLM stream sends: events that are one
@@ -147,10 +171,11 @@ class SSEDecoder:
         self._line(b"", events)
         return events
 
-    def _line(self, line: bytes, events: list[ServerSentEvent]) -> None:
+    def _line(self, line: bytes | bytearray, events: list[ServerSentEvent]) -> None:
         if not line:
             if self._data:
-                data = b"\n".join(self._data).decode("utf-8", "replace")
+                joined = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+                data = str(joined, "utf-8", "replace")  # bytes, or a view into a long line: decoded once
                 events.append(ServerSentEvent(data, self._event or "message", self._last_id, self._retry))
             # An empty data buffer dispatches nothing (WHATWG "dispatch the event", step 2).
             self._data = []
@@ -158,7 +183,8 @@ class SSEDecoder:
             self._event_bytes = 0
             return
         if line[:5] == b"data:":
-            value = line[5:]
+            # a long line is a bytearray of its own (see feed): a view of it, not a copy of megabytes
+            value = memoryview(line)[5:] if len(line) > _VIEW_BYTES else line[5:]
             if value[:1] == b" ":
                 value = value[1:]
             self._event_bytes += len(value)

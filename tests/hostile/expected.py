@@ -66,8 +66,10 @@ ROWS: dict[str, Row] = {
     "non-json-data": Row("in_stream_error", "invalid_json_event"),
     "error-event": Row("in_stream_error", "error_event"),
     "error-chunk": Row("in_stream_error", "error_event:server_overloaded"),
+    "event-1mib": Row("ok", tokens=1, usage=True, finish="stop"),
     "event-2mib": Row("ok", tokens=1, usage=True, finish="stop"),
     "event-4mib": Row("ok", tokens=1, usage=True, finish="stop"),
+    "event-8mib": Row("ok", tokens=1, usage=True, finish="stop"),  # just under the 8 MiB bound
     "event-9mib": Row("in_stream_error", "event_too_large", tokens=0),
     "gzip": OK,
     "gzip-json": OK,

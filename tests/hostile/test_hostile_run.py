@@ -17,12 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.expected import BACKOFF_CAP_S, KEY, ROWS, TIMEOUT_S
+from tests.hostile.expected import BACKOFF_CAP_S, KEY, ROWS
 from tests.support.cli import run_loadkit
 from tests.support.hostile import MODELS, HostileProcess, model_of
 
-MAX_REQUESTS = 400  # ~6 per model: with 67 models, hardly one gets none (at least MIN_MODELS_SEEN must run)
+MAX_REQUESTS = 400  # ~6 per model: with 69 models, hardly one gets none (at least MIN_MODELS_SEEN must run)
 MIN_MODELS_SEEN = 60
+# Longer than the client test's: on a busy 2-core box a healthy answer must never come near the deadline.
+RUN_TIMEOUT_S = 3.0
+# The slow rows (each holds a user RUN_TIMEOUT_S) and the megabyte events (CPU) get a smaller share.
+LIGHT = {b: 0.5 for b, row in ROWS.items() if row.slow or b in ("event-4mib", "event-8mib", "event-9mib", "huge-chunk")}
+WEIGHTS = ",".join(f"{model_of(b)}={LIGHT.get(b, 1.0)}" for b in ROWS)
 RETRIES = 1
 KEY_TAIL = KEY[-16:]  # a partly rewritten key (prefix cut, other separators) still has this
 
@@ -34,7 +39,8 @@ def hostile_run(request, tmp_path_factory):
     with HostileProcess() as gw:
         proc = run_loadkit(
             ["--host", gw.base_url, "--models", ",".join(MODELS), "--users", "8", "--spawn-rate", "100",
-             "--max-requests", str(MAX_REQUESTS), "--run-time", "40s", "--timeout-s", str(TIMEOUT_S),
+             "--max-requests", str(MAX_REQUESTS), "--run-time", "40s", "--timeout-s", str(RUN_TIMEOUT_S),
+             "--model-weights", WEIGHTS,
              "--stop-timeout", "10s", "--preflight", "false", "--transport", kind, "--run-id", kind,
              "--rate-limit-policy", "respect", "--max-retries", str(RETRIES), "--max-backoff-s", str(BACKOFF_CAP_S)],
             results, {"LOADKIT_API_KEY": KEY}, timeout_s=150)
@@ -123,3 +129,15 @@ def test_a_failing_preflight_is_one_line_exit_2_without_the_echoed_key(tmp_path,
     assert proc.returncode == 2 and len(said) == 1 and line in said[0], proc.stderr[-2000:]
     assert KEY_TAIL not in proc.stdout + proc.stderr
     assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_every_timeout_is_at_the_deadline_never_early(hostile_run):
+    _proc, _summary, _stats, folder = hostile_run
+    with gzip.open(folder / "records.jsonl.gz", "rt") as f:
+        records = [json.loads(line) for line in f]
+    late_s = sorted(r["done_at"] - r["sent_at"] - RUN_TIMEOUT_S for r in records if r["outcome"] == "timeout")
+    assert late_s, "no request timed out: the slow behaviours did not run"
+    assert late_s[0] >= -0.01, late_s  # never before the deadline (load only delays)
+    assert late_s[0] <= 0.5, late_s  # the fastest within the stated bound (a busy box delays the others)
+    assert {r["model"] for r in records if r["outcome"] == "timeout"} <= {model_of(b) for b, row in ROWS.items()
+                                                                         if row.slow}

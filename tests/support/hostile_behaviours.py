@@ -12,6 +12,7 @@ that the WHATWG rules allow, absurd Retry-After values, huge events, broken conn
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import socket
@@ -246,10 +247,21 @@ def long_length(r: Reply) -> bool:
     return False
 
 
-def big_event(r: Reply, mib: float) -> bool:
-    # One token event whose content alone is ``mib`` MiB (a tool call or an image answer, all at once).
-    parts = answer(r, ("x" * int(mib * 1024 * 1024),))
-    return stream(r, parts)
+@functools.lru_cache(maxsize=8)
+def _big_body(mib: int) -> bytes:
+    # built once per size: the gateway's own CPU must not be what slows a run down
+    parts = answer(Reply(None, "", True), ("x" * (mib * 1024 * 1024 - 1024),))
+    events = b"".join(p for p, _ in parts)
+    return f"{len(events):x}\r\n".encode() + events + b"\r\n0\r\n\r\n"  # one chunk, then the last
+
+
+def big_event(r: Reply, mib: int) -> bool:
+    # One token event of ``mib`` MiB on the wire (a tool call or an image answer, all at once); 8 MiB stays
+    # just under loadkit's bound on one event (DEFAULT_MAX_EVENT_BYTES), 9 MiB is over it.
+    r.head(200, SSE_HEADERS)
+    r.write(_big_body(mib), 1)
+    r.usage(1)
+    return True
 
 
 def interleaved(r: Reply, extra: bytes, every: int = 1) -> bool:
@@ -345,8 +357,10 @@ BEHAVIOURS: dict[str, Callable[[Reply], bool]] = {
     "non-json-data": lambda r: mid_stream(r, b"data: upstream hiccup, not json\n\n"),
     "error-event": lambda r: mid_stream(r, b"event: error\ndata: {\"message\": \"overloaded\"}\n\n"),
     "error-chunk": sse_error(lambda r: "server_overloaded"),
+    "event-1mib": lambda r: big_event(r, 1),
     "event-2mib": lambda r: big_event(r, 2),
     "event-4mib": lambda r: big_event(r, 4),
+    "event-8mib": lambda r: big_event(r, 8),
     "event-9mib": lambda r: big_event(r, 9),
     # encodings nobody asked for (accept-encoding: identity was sent)
     "gzip": lambda r: encoded(r, "gzip", gzip.compress),
