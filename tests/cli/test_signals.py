@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -188,3 +190,32 @@ def test_sigterm_to_a_plain_locust_master_drains_its_worker_and_exits_143(tmp_pa
     outcomes = summary["totals"]["outcomes"]
     assert outcomes["interrupted"] == 0, outcomes
     assert summary["totals"]["requests"] == outcomes["ok"] == served["chat_requests_total"] >= USERS
+
+
+def test_a_second_signal_finishes_loadkit_run_at_once_with_in_flight_requests_interrupted(tmp_path):
+    """`loadkit run` asks Locust to drain at the first signal and forwards the second as SIGTERM."""
+    out_path = tmp_path / "out.txt"
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "loadkit.cli", "run", "--users", str(USERS), "--spawn-rate",
+                                 str(USERS), "--run-time", "120s", "--preflight", "false", "--stop-timeout", "50s",
+                                 "--sim-args", "--profile fixed --fixed ttft_ms=40000,itl_ms=10,tokens=2",
+                                 "--results-dir", str(tmp_path / "results"), "--run-id", "twice"],
+                                cwd=ROOT, env=loadkit_free_env(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        sim_url = poll(lambda: re.search(r"embedded gateway simulator at (http://\S+)/v1", out_path.read_text()), 60,
+                       "the embedded simulator's address").group(1)
+        poll(lambda: httpx.get(sim_url + "/_sim/stats", timeout=5).json()["in_flight"] == USERS, 60,
+             f"{USERS} requests in flight (each lasts 40 s)")
+        os.killpg(proc.pid, signal.SIGTERM)
+        poll(lambda: "stopping users" in out_path.read_text(), 20, "Locust to start draining")
+        os.killpg(proc.pid, signal.SIGTERM)
+        code = _wait_exit(proc, 20, out_path)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert code == 143, out_path.read_text()[-3000:]
+    summary = _check_interrupted_results(tmp_path / "results" / "twice", "SIGTERM", 143)
+    outcomes = summary["totals"]["outcomes"]
+    assert summary["totals"]["requests"] == outcomes["interrupted"] == USERS, outcomes
