@@ -108,7 +108,7 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         t, i = error["ttft_ms"], error.get("itl_ms") or {}
         lag = error.get("read_lag_ms") or {}
         # kernel stamps: the error left is coalescing; the read lag is what they kept out of the timings
-        kept_out = f";  read lag p99 {lag.get('p99')} ms (not in the timings)" if error.get("clock") == "kernel" else ""
+        kept_out = f";  read lag p99 {lag.get('p99')} ms (not in the timings)" if error.get("clock") in ("kernel", "mixed") else ""
         console.print(f"generator timing error ({error.get('clock', 'loop')} clock): TTFT p50 {t['p50']} p99 {t['p99']}"
                       f" max {t['max']} ms;  ITL p99 {i.get('p99')} ms{kept_out}")
     for check in summary.get("slo", {}).get("checks", []):

@@ -21,7 +21,12 @@ reading it; ``clock`` says "kernel". TLS sockets (``ssl`` reads through its
 own buffer, no ``recvmsg``) and systems without the option keep
 ``arrived_at = None`` and ``clock = "loop"``: the caller stamps with its own
 clock. Several SSE events in one read share that read's time (the last
-segment's), so the earlier ones are stamped late by up to their gap.
+segment's: the kernel merges queued segments and keeps the newest stamp, so
+smaller reads would not help), so the earlier ones are stamped late by up to
+their gap. A read can come without a stamp: Linux turns receive stamping on
+for the whole system through a deferred switch when the first such socket
+appears, so the first packets after that may have none; that attempt falls
+back to the loop clock and says so.
 """
 
 from __future__ import annotations
