@@ -25,7 +25,8 @@ segment's: the kernel merges queued segments and keeps the newest stamp, so
 smaller reads would not help), so the earlier ones are stamped late by up to
 their gap. A read can come without a stamp: Linux turns receive stamping on
 for the whole system through a deferred switch when the first such socket
-appears, so the first packets after that may have none; that attempt falls
+appears, so the first packets after that may have none (one stamped socket
+is kept open per process from the first transport on); such an attempt falls
 back to the loop clock and says so.
 """
 
@@ -129,6 +130,26 @@ class _StampedSocket(gevent.socket.socket):
                 return data
         self.rx_wall_ns = 0
         return data
+
+
+_KEEP_STAMPING: list[socket.socket] = []
+
+
+def _keep_rx_stamping_on() -> None:
+    """Hold one stamped socket open for the process, so the kernel's system-wide switch is already on
+    when the first connection's first bytes arrive (it is turned on lazily, off when the last closes)."""
+    if _KEEP_STAMPING:
+        return
+    try:
+        keeper = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError:
+        return
+    try:
+        keeper.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        keeper.close()
+        return
+    _KEEP_STAMPING.append(keeper)
 
 
 def _stamped_tcp_socket(family: int, socktype: int, protocol: int):
@@ -335,6 +356,7 @@ class GeventTransport:
             # geventhttpclient has no hook for the socket class; its pool's factory is the one seam
             # (geventhttpclient 2.x, pinned; tests/transport cover it). TLS keeps its own sockets.
             self._client._connection_pool._create_tcp_socket = _stamped_tcp_socket
+            _keep_rx_stamping_on()
 
     def send(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> _Response:
         deadline = time.monotonic() + self._timeout_s

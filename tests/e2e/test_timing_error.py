@@ -28,19 +28,22 @@ def test_each_record_carries_its_read_lag_and_the_summary_counts_every_one(tmp_p
     records = [json.loads(line) for line in gzip.open(run_dir / "records.jsonl.gz")]
     streamed = [r for r in records if r["first_token_at"] is not None]
     assert len(streamed) == summary["totals"]["successes"] > 20
-    assert all(r["timing_clock"] == clock and r["first_token_read_lag_ms"] >= 0.0 for r in streamed)
+    # a kernel run's attempt whose reads came unstamped (the kernel's switch not on yet) says "loop"
+    clocks = [r["timing_clock"] for r in streamed]
+    assert set(clocks) <= ({"kernel", "loop"} if clock == "kernel" else {"loop"}), set(clocks)
+    assert clocks.count(clock) >= 0.9 * len(streamed), clocks.count(clock)
+    assert all(r["first_token_read_lag_ms"] >= 0.0 for r in streamed)
     assert all(r["read_lag_ms"] >= r["first_token_read_lag_ms"] for r in streamed)
     error = summary["generator"]["timing_error_ms"]
-    assert error["clock"] == clock
-    assert error[f"{clock}_stamped"] == len(streamed)
+    assert error["clock"] == (clock if clocks.count(clock) == len(streamed) else "mixed")
+    assert (error["kernel_stamped"], error["loop_stamped"]) == (clocks.count("kernel"), clocks.count("loop"))
     assert error["ttft_ms"]["count"] == error["read_lag_ms"]["count"] == len(streamed)
     assert error["itl_ms"]["count"] == sum(len(r["token_times"]) - 1 for r in streamed)
     # the summary's max is the largest record value (kept exactly, not binned)
     assert error["read_lag_ms"]["max"] == pytest.approx(max(r["first_token_read_lag_ms"] for r in streamed), abs=1e-3)
-    if clock == "loop":
-        first_errors = [r["first_token_read_lag_ms"] for r in streamed]
-    else:
-        first_errors = [coalesced_errors_ms(r["token_times"], r["first_event_at"], r["headers_at"], r["sent_at"])[0] for r in streamed]
+    first_errors = [r["first_token_read_lag_ms"] if r["timing_clock"] == "loop" else
+                    coalesced_errors_ms(r["token_times"], r["first_event_at"], r["headers_at"], r["sent_at"])[0]
+                    for r in streamed]
     assert error["ttft_ms"]["max"] == pytest.approx(max(first_errors), abs=1e-3)
-    assert f"generator timing error ({clock} clock): TTFT" in proc.stdout
+    assert f"generator timing error ({error['clock']} clock): TTFT" in proc.stdout
     assert ("read lag p99" in proc.stdout) == (clock == "kernel")  # a kernel run's line says what stamps kept out
