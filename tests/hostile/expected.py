@@ -41,7 +41,7 @@ ROWS: dict[str, Row] = {
     "key-header": OK,
     "key-reason-phrase": Row("client_error", "http_400:invalid_request_error", tokens=0),
     "key-finish-reason": Row("ok", tokens=5, usage=True, finish=REDACTED),
-    "key-401-message": Row("client_error", "http_401:invalid_api_key", tokens=0),
+    "401-key-message": Row("client_error", "http_401:invalid_api_key", tokens=0),
     "key-content": Row("ok", tokens=5, usage=True, finish="stop", content=f"your key is {REDACTED} ok.!"),
     "trickle": Row("timeout", "timeout", slow=True),
     "headers-then-silence": Row("timeout", "timeout", slow=True),

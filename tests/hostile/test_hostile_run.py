@@ -115,7 +115,7 @@ def test_the_echoed_key_appears_in_no_artefact(hostile_run):
 
 
 @pytest.mark.parametrize("behaviour, line", [
-    ("key-401-message", "401 from http://127.0.0.1"),
+    ("401-key-message", "401 from http://127.0.0.1"),
     ("key-http-code", "a test request for 'hostile-key-http-code' got http_400:<redacted>"),
     ("key-reason-phrase", "got http_400:invalid_request_error"),
     ("trickle", "a test request for 'hostile-trickle' got headers"),
@@ -141,3 +141,25 @@ def test_every_timeout_is_at_the_deadline_never_early(hostile_run):
     assert late_s[0] <= 0.5, late_s  # the fastest within the stated bound (a busy box delays the others)
     assert {r["model"] for r in records if r["outcome"] == "timeout"} <= {model_of(b) for b, row in ROWS.items()
                                                                          if row.slow}
+
+
+def test_a_run_stopped_mid_request_and_mid_retry_wait_accounts_every_attempt_as_interrupted(tmp_path):
+    # every user ends up in a trickle (30 s deadline) or a 5 s Retry-After wait; the stop cuts them all
+    # (12 users: that neither is picked by any of them has a chance of 2 * 2**-12)
+    models = [model_of(b) for b in ("trickle", "retry-after-date", "healthy")]
+    with HostileProcess() as gw:
+        proc = run_loadkit(["--host", gw.base_url, "--models", ",".join(models), "--users", "12", "--spawn-rate", "100",
+                            "--run-time", "3s", "--timeout-s", "30", "--stop-timeout", "1s", "--preflight", "false",
+                            "--rate-limit-policy", "respect", "--max-retries", "3", "--max-backoff-s", "5",
+                            "--run-id", "cut"], tmp_path, {"LOADKIT_API_KEY": KEY}, timeout_s=90)
+        stats = gw.stats()
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
+    trickle, waited = summary["models"][models[0]], summary["models"][models[1]]
+    assert trickle["attempts"] == stats[models[0]]["requests"] == trickle["outcomes"]["interrupted"] >= 1
+    assert trickle["errors"] == {"interrupted_in_flight": trickle["requests"]}
+    # the 429 attempts ended before the wait that was cut: each is accounted, and its request is interrupted
+    assert waited["attempts"] == stats[models[1]]["requests"] >= 1
+    assert waited["outcomes"]["interrupted"] == waited["requests"] >= 1
+    assert waited["errors"] == {"interrupted_waiting": waited["requests"]}
+    assert summary["generator"]["interrupted_requests"] == trickle["requests"] + waited["requests"]

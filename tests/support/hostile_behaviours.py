@@ -329,7 +329,7 @@ BEHAVIOURS: dict[str, Callable[[Reply], bool]] = {
     "key-header": lambda r: stream(r, answer(r), {"X-Echo-Key": r.key, "Set-Cookie": f"k={r.key}"}),
     "key-reason-phrase": lambda r: r.whole(400, error_body("no", "invalid_request_error", None), reason=r.key),
     "key-finish-reason": lambda r: stream(r, answer(r, finish=r.key)),
-    "key-401-message": lambda r: r.whole(401, error_body(f"Incorrect API key provided: {r.key}.",
+    "401-key-message": lambda r: r.whole(401, error_body(f"Incorrect API key provided: {r.key}.",
                                                          "invalid_request_error", "invalid_api_key")),
     "key-content": lambda r: stream(r, answer(r, ("your key is ", r.key, " ok", ".", "!"))),
     # time
