@@ -36,6 +36,7 @@ import errno
 import socket
 import ssl
 import struct
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
@@ -60,6 +61,8 @@ _BLOCK = 64 * 1024
 # SO_TIMESTAMPNS, and SCM_TIMESTAMPNS for its control message, are 35 on Linux (x86, arm, riscv);
 # the socket module does not export them.
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+# Elsewhere option 35 means something else (BSD options are bit flags) and stamps come in other forms.
+_STAMPING = sys.platform.startswith("linux") and hasattr(socket.socket, "recvmsg")
 _CMSG_BYTES = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
 _TIMESPEC = {16: struct.Struct("qq"), 8: struct.Struct("ii")}  # struct timespec, 64- / 32-bit longs
 # The wall-to-perf offset is re-measured at most this often (a wall-clock step shows within this long).
@@ -352,7 +355,7 @@ class GeventTransport:
             ssl_options=ssl_options,
             **kwargs,
         )
-        if parts.scheme == "http":
+        if parts.scheme == "http" and _STAMPING:
             # geventhttpclient has no hook for the socket class; its pool's factory is the one seam
             # (geventhttpclient 2.x, pinned; tests/transport cover it). TLS keeps its own sockets.
             self._client._connection_pool._create_tcp_socket = _stamped_tcp_socket
