@@ -18,8 +18,9 @@
   missing (heartbeats stopped) or leaves, with when and its last report, and
   tells live workers their ``index``/``count`` (``loadkit_workers``) so an
   open-loop rate is split over the workers alive now.
-- ``quitting``: merge, write summary.json and set the exit code. A headless run still live here was
-  stopped by SIGTERM/Ctrl-C (Locust's own handling): it is drained first (loadkit.locust.signals).
+- ``quitting``: merge, write summary.json and set the exit code. A run still live here (headless, or
+  a web UI run) was stopped by SIGTERM/Ctrl-C (Locust's own handling): it is drained first
+  (loadkit.locust.signals); a web UI run is then written at its ``test_stop`` as after a Stop.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def _on_init(environment, **_kw) -> None:
     elif role == "master":
         runner.register_message("loadkit_final", _on_final_snapshot)
     if role in ("local", "master"):
-        signals.install(rt, runner)  # plain headless `locust`: SIGTERM/Ctrl-C drain the run first
+        signals.install(rt, runner)  # plain `locust`: SIGTERM/Ctrl-C drain a live run first
         from loadkit.locust.webui import install_web_ui
         install_web_ui(environment, rt)
         stopfile.watch_stop_file(environment, rt)  # `loadkit run` was sent SIGINT/SIGTERM: stop like --run-time
@@ -313,7 +314,7 @@ def _on_test_stopping(environment, **_kw) -> None:
 
 def _on_quitting(environment, **_kw) -> None:
     rt = get_runtime()
-    if rt.role == "worker" or not getattr(environment.parsed_options, "headless", False):
+    if rt.role == "worker" or environment.parsed_options is None:
         _finish_at_quitting(rt, environment)
         return
     how = signals.before_finish(rt, environment)  # a run still live here was stopped by a signal: drain it
@@ -331,7 +332,11 @@ def _finish_at_quitting(rt: Runtime, environment, cut: bool = False) -> None:
         if rt.sink is not None:
             rt.sink.stop(timeout_s=10.0)
         return
-    if rt.preflight_failed or sessions.finished_in_session(rt):
+    if rt.preflight_failed:
+        return
+    if cut:
+        sessions.cancel_run()  # a web UI run is written here: the drain cut short must not write it again
+    elif sessions.finished_in_session(rt):
         return
     if rt.role == "master":
         silent = rt.final_collected

@@ -1,4 +1,4 @@
-"""SIGTERM and Ctrl-C to a plain headless `locust` master or single process: stop like the end of --run-time.
+"""SIGTERM and Ctrl-C to a plain `locust` master or single process: stop like the end of --run-time.
 
 Locust's own handling ends a live run at once: SIGTERM (`docker stop`, Kubernetes, `timeout`) runs Locust's
 shutdown, which fires ``quitting`` while users are still sending; Ctrl-C raises KeyboardInterrupt in the main
@@ -76,7 +76,8 @@ def is_live(runner) -> bool:
 
 
 def before_finish(rt, environment) -> str | None:
-    """At ``quitting`` of a headless master or local process, before the run is finished there.
+    """At ``quitting`` of a master or local process, before the run is finished there (a web UI run that
+    is drained here is written at its ``test_stop``, as after a Stop).
 
     Returns None when this ``quitting`` must not finish the run (another one has), "cut" when the run is
     finished at once (a second signal: users were killed, their in-flight requests are "interrupted";

@@ -68,6 +68,7 @@ def test_a_signal_stops_the_run_writes_an_interrupted_summary_and_stops_the_simu
 USERS = 3
 TTFT_MS = 1500  # one request: 1.5 s to the first token, then 5 tokens 10 ms apart
 LOCUSTFILE = "loadkit/locustfiles/chat.py"
+FIXED_SIM = ("--profile", "fixed", "--fixed", f"ttft_ms={TTFT_MS},itl_ms=10,tokens=5", "--cold-start-ms", "0")
 
 
 def _locust_env(tmp_path: Path, run_id: str) -> dict[str, str]:
@@ -119,7 +120,7 @@ def _check_log(log_path: Path, code: int) -> None:
 def test_plain_locust_drains_in_flight_requests_on_a_signal_and_exits_143_or_130(tmp_path, signum, expected_code):
     from tests.support.simproc import start_simulator
 
-    with start_simulator("--profile", "fixed", "--fixed", f"ttft_ms={TTFT_MS},itl_ms=10,tokens=5") as sim:
+    with start_simulator(*FIXED_SIM) as sim:
         proc, log_path = _start_locust(tmp_path, sim, "plain", stop_timeout_s=30)
         try:
             poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
@@ -138,6 +139,7 @@ def test_plain_locust_drains_in_flight_requests_on_a_signal_and_exits_143_or_130
     # simulator served exactly what loadkit counted (no preflight in this run).
     assert outcomes["interrupted"] == 0, outcomes
     assert summary["totals"]["requests"] == outcomes["ok"] == served["chat_requests_total"] >= USERS
+    assert summary["duration_s"] >= TTFT_MS / 1000  # the run lasted until its in-flight requests ended
     assert served["in_flight"] == 0
 
 
@@ -170,7 +172,7 @@ def test_sigterm_to_a_plain_locust_master_drains_its_worker_and_exits_143(tmp_pa
     from tests.distributed.harness import DistributedRun
     from tests.support.simproc import start_simulator
 
-    with start_simulator("--profile", "fixed", "--fixed", f"ttft_ms={TTFT_MS},itl_ms=10,tokens=5") as sim:
+    with start_simulator(*FIXED_SIM) as sim:
         run = DistributedRun(tmp_path, "dist", sim.base_url)
         try:
             run.start_master(expect_workers=1, users=USERS, run_time="300s", LOADKIT_PREFLIGHT="false")
@@ -190,6 +192,7 @@ def test_sigterm_to_a_plain_locust_master_drains_its_worker_and_exits_143(tmp_pa
     outcomes = summary["totals"]["outcomes"]
     assert outcomes["interrupted"] == 0, outcomes
     assert summary["totals"]["requests"] == outcomes["ok"] == served["chat_requests_total"] >= USERS
+    assert summary["duration_s"] >= TTFT_MS / 1000  # the run lasted until its in-flight requests ended
 
 
 def test_a_second_signal_finishes_loadkit_run_at_once_with_in_flight_requests_interrupted(tmp_path):
@@ -219,3 +222,32 @@ def test_a_second_signal_finishes_loadkit_run_at_once_with_in_flight_requests_in
     summary = _check_interrupted_results(tmp_path / "results" / "twice", "SIGTERM", 143)
     outcomes = summary["totals"]["outcomes"]
     assert summary["totals"]["requests"] == outcomes["interrupted"] == USERS, outcomes
+
+
+def test_sigterm_to_a_plain_locust_web_ui_drains_its_run_and_writes_it_like_a_stop(tmp_path):
+    """The Kubernetes web UI overlay's master gets SIGTERM at a rollout: the run going on is drained and
+    written (as at a Stop, marked interrupted), and the process exits 143."""
+    from tests.support.locustui import start_locust_ui, start_run
+    from tests.support.simproc import start_simulator
+
+    with start_simulator(*FIXED_SIM) as sim:
+        proc, url = start_locust_ui(sim, tmp_path, "--stop-timeout", "30", run_id="ui",
+                                    env={"LOADKIT_PREFLIGHT": "false", "LOADKIT_MODELS": "claude-4-haiku,gpt-4o-mini"})
+        log_path = next(tmp_path.glob("locust-*.log"))
+        try:
+            start_run(url, USERS)
+            poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
+            proc.send_signal(signal.SIGTERM)
+            code = _wait_exit(proc, 60, log_path)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        served = sim.stats()
+    assert code == 143, log_path.read_text()[-3000:]
+    _check_log(log_path, 143)
+    summary = _check_interrupted_results(tmp_path / "results" / "ui", "SIGTERM", 143)
+    outcomes = summary["totals"]["outcomes"]
+    assert outcomes["interrupted"] == 0, outcomes
+    assert summary["totals"]["requests"] == outcomes["ok"] == served["chat_requests_total"] >= USERS
+    assert summary["duration_s"] >= TTFT_MS / 1000  # the run lasted until its in-flight requests ended
