@@ -26,7 +26,7 @@ from loadkit.core.coldview import cold_count_all_workers
 from loadkit.core.records import OUTCOMES
 from loadkit.core.context import Generator, RunContext
 from loadkit.core.stats import DISTRIBUTION_GRID, ModelStats, RunStats, distributions
-from loadkit.core.trust import TrustFacts, judge
+from loadkit.core.trust import TrustFacts, judge, judged_clock
 from loadkit.errors import ExitCode
 
 __all__ = ["SCHEMA_VERSION", "RunSummary", "ModelSummary", "RunContext", "Generator", "summarize", "build_summary",
@@ -258,7 +258,7 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         workers_required=workers.get("required") if distributed else None,
         workers_lost=tuple(workers.get("lost") or ()),
         timing_error_p99_ms=((ctx.generator.timing_error_ms or {}).get("ttft_ms") or {}).get("p99"),
-        timing_clock=(ctx.generator.timing_error_ms or {}).get("clock", "loop"),
+        timing_clock=judged_clock(ctx.generator.timing_error_ms or {}),
         ttft_p50_ms=totals.ttft_ms.get("p50"),
     ))
     warnings = verdict.warnings + list(ctx.warnings)

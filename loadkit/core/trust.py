@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = ["MAX_SCHEDULE_LAG_P99_MS", "MAX_CPU_PERCENT", "MAX_CPU_BUSY_SHARE", "MAX_LOOP_LAG_P95_MS",
-           "MAX_TIMING_ERROR_P99_MS", "MAX_TIMING_ERROR_SHARE", "timing_error_limit_ms", "TrustFacts", "Verdict",
-           "cpu_busy_share", "judge"]
+           "MAX_TIMING_ERROR_P99_MS", "MAX_TIMING_ERROR_SHARE", "MAX_LOOP_STAMPED_SHARE", "judged_clock",
+           "timing_error_limit_ms", "TrustFacts", "Verdict", "cpu_busy_share", "judge"]
 
 # Past these the generator's numbers are not trusted.
 MAX_SCHEDULE_LAG_P99_MS = 10.0
@@ -30,6 +30,21 @@ MAX_LOOP_LAG_P95_MS = 10.0
 # kernel receive time is right however late the read.
 MAX_TIMING_ERROR_P99_MS = 1.0
 MAX_TIMING_ERROR_SHARE = 0.02
+
+
+# A "mixed" run (a few connections' first bytes came unstamped) is judged as kernel-stamped while the
+# loop-stamped attempts stay under this share of the stamped ones.
+MAX_LOOP_STAMPED_SHARE = 0.05
+
+
+def judged_clock(timing_error_ms: dict) -> str:
+    """The clock a run's timing error is judged by: "kernel" when (nearly) every attempt had kernel stamps,
+    else "loop" (``generator.timing_error_ms``: clock, kernel_stamped, loop_stamped)."""
+    clock = timing_error_ms.get("clock", "loop")
+    if clock != "mixed":
+        return clock
+    kernel, loop = timing_error_ms.get("kernel_stamped", 0) or 0, timing_error_ms.get("loop_stamped", 0) or 0
+    return "kernel" if loop <= MAX_LOOP_STAMPED_SHARE * (kernel + loop) else "loop"
 
 
 def timing_error_limit_ms(ttft_p50_ms: float | None) -> float:

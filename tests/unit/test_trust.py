@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadkit.core.trust import TrustFacts, judge, timing_error_limit_ms
+from loadkit.core.trust import TrustFacts, judge, judged_clock, timing_error_limit_ms
 
 
 def test_a_quiet_run_is_trusted_with_no_warning():
@@ -39,3 +39,9 @@ def test_kernel_stamped_chunks_are_right_however_late_they_were_read():
 def test_a_lost_worker_the_run_may_lose_is_degraded_not_untrusted():
     verdict = judge(TrustFacts(workers_finished=1, workers_required=1, workers_lost=("w2",)))
     assert verdict.trusted and verdict.degraded and "w2" in verdict.warnings[0]
+
+
+def test_a_mixed_run_is_judged_as_kernel_stamped_while_few_attempts_came_unstamped():
+    assert judged_clock({"clock": "mixed", "kernel_stamped": 1206, "loop_stamped": 5}) == "kernel"
+    assert judged_clock({"clock": "mixed", "kernel_stamped": 900, "loop_stamped": 100}) == "loop"
+    assert judged_clock({"clock": "kernel"}) == "kernel" and judged_clock({}) == "loop"
