@@ -46,6 +46,7 @@ ROWS: dict[str, Row] = {
     "trickle": Row("timeout", "timeout", slow=True),
     "headers-then-silence": Row("timeout", "timeout", slow=True),
     "no-headers": Row("timeout", "timeout", slow=True),
+    "slow-tokens": Row("timeout", "timeout", slow=True),  # each event in time, the whole answer not
     "after-done": OK,  # the usage of 999 and the token after [DONE] do not count
     "ping-no-data": OK,
     "comments": OK,
@@ -58,6 +59,8 @@ ROWS: dict[str, Row] = {
     "utf8-split": Row("ok", tokens=5, usage=True, finish="stop", content=" h\u00e9llo \u20ac \U0001f600 \u00fcber"),
     "usage-with-choices": OK,
     "no-usage": Row("ok", tokens=5, usage=False, finish="stop", content=ANSWER),
+    "usage-as-string": Row("ok", tokens=5, usage=False, finish="stop", content=ANSWER),  # not a count: events
+    "double-done": OK,
     "reasoning": Row("ok", tokens=5, usage=True, finish="stop"),
     "done-without-blank-line": OK,
     "content-filter": Row("content_filter", "finish_content_filter", tokens=2, finish="content_filter"),
@@ -87,6 +90,10 @@ ROWS: dict[str, Row] = {
     "huge-chunk": Row("ok", tokens=2000, usage=True, finish="stop"),
     "chunk-extensions": OK,
     "chunked-trailer": OK,
+    "interim-100": OK,
+    "bad-chunk-size": Row("upstream_error", "http_200:bad_framing"),  # tokens before it: fasthttp loses them
+    "te-and-length": Row("upstream_error", "http_200:bad_framing", tokens=0),
+    "huge-headers": OK,
     "cut-mid-stream": Row("in_stream_error", "stream_broken", tokens=2, usage=False),
     "reset-mid-stream": Row("in_stream_error", "stream_broken"),  # how much arrived before the RST varies
     "502-html": Row("upstream_error", "http_502", tokens=0),
@@ -102,4 +109,13 @@ ROWS: dict[str, Row] = {
     "retry-after-date": replace(RATE_LIMITED, retry_after_s=BACKOFF_CAP_S),
     "retry-after-ms": replace(RATE_LIMITED, retry_after_s=0.15),
     "ratelimit-reset": replace(RATE_LIMITED, retry_after_s=BACKOFF_CAP_S),
+}
+
+# (transport, behaviour) -> why loadkit still gets it wrong. The client test expects these to fail (once
+# fixed, they XPASS: remove the entry); the run test leaves them out of that transport's mix.
+KNOWN_MISHANDLED: dict[tuple[str, str], str] = {
+    ("fasthttp", "interim-100"): (
+        "geventhttpclient 2.6.1 returns the socket to the pool when the interim 100 response completes "
+        "(HTTPSocketResponse._on_message_complete calls release()), so a streamed final response reads "
+        "nothing and the next request reads its leftovers; fix pending in loadkit/transport/gevent_http.py"),
 }

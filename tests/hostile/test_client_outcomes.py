@@ -21,13 +21,14 @@ from tests.hostile.expected import (
     ANSWER,
     BACKOFF_CAP_S,
     KEY,
+    KNOWN_MISHANDLED,
     ROWS,
     TIMEOUT_S,
     TIMEOUT_SLACK_S,
 )
 from tests.support.hostile import HostileProcess, model_of
 from tests.support.hostile_behaviours import BEHAVIOURS
-from tests.support.waits import hold_for
+from tests.support.waits import hold_for, wait_stable
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,20 @@ def test_the_gateway_lists_every_hostile_model(gateway):
 
 
 @pytest.mark.parametrize("behaviour", list(ROWS))
-def test_behaviour_gets_its_outcome_and_leaves_the_next_request_unharmed(gateway, client, behaviour):
+def test_behaviour_gets_its_outcome_and_leaves_the_next_request_unharmed(request, gateway, client, behaviour):
+    why = KNOWN_MISHANDLED.get((request.node.callspec.params["client"], behaviour))
+    if why:
+        # not strict: a busy box can deliver the whole answer in the headers' read, which hides the bug
+        request.applymarker(pytest.mark.xfail(strict=False, reason=why))
+        try:
+            check_row(gateway, client, behaviour)
+        finally:  # a poisoned connection's late requests are counted before the next row takes its counts
+            wait_stable(gateway.stats, 10, "the gateway's counts after a mishandled row", interval_s=0.3)
+    else:
+        check_row(gateway, client, behaviour)
+
+
+def check_row(gateway: HostileProcess, client: ChatClient, behaviour: str) -> None:
     row, model = ROWS[behaviour], model_of(behaviour)
     before = requests_seen(gateway, model)
     if row.retry_after_s != "n/a":

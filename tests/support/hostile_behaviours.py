@@ -314,6 +314,45 @@ def chunked_trailer(r: Reply) -> bool:
     return True
 
 
+def interim_100(r: Reply) -> bool:
+    r.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # an interim response some proxies send, then the real one
+    r.head(200, SSE_HEADERS)
+    time.sleep(0.1)  # the body comes later than the headers, as from a model (not in the headers' read)
+    for data, tokens in answer(r):
+        r.part(data, tokens)
+    r.end()
+    return True
+
+
+def bad_chunk_size(r: Reply) -> bool:
+    r.head(200, SSE_HEADERS)
+    parts = answer(r)
+    for data, tokens in parts[:3]:
+        r.part(data, tokens)
+    r.write(b"zz\r\n" + parts[3][0] + b"\r\n")  # not a hex size: the framing is broken from here
+    return False
+
+
+def te_and_length(r: Reply) -> bool:
+    # Both framings (RFC 9112 6.3: Transfer-Encoding wins; a request smuggling classic)
+    parts = answer(r)
+    r.head(200, {**SSE_HEADERS, "Content-Length": "17"})
+    for data, tokens in parts:
+        r.part(data, tokens)
+    r.end()
+    return False
+
+
+def slow_tokens(r: Reply) -> bool:
+    # every event in time for a per-read timeout, the whole answer not in time for the attempt's deadline
+    r.head(200, SSE_HEADERS)
+    for data, tokens in answer(r):
+        r.part(data, tokens)
+        time.sleep(0.6)  # 7 events: 4.2 s, past both tests' deadlines (1.5 s, 3 s), each gap far inside them
+    r.end()
+    return True
+
+
 def sse_error(code: Callable[[Reply], str]) -> Callable[[Reply], bool]:
     return lambda r: mid_stream(r, event({"error": {"message": "upstream failed", "type": "server_error",
                                                      "code": code(r)}}))
@@ -336,6 +375,7 @@ BEHAVIOURS: dict[str, Callable[[Reply], bool]] = {
     "trickle": trickle,
     "headers-then-silence": headers_then_silence,
     "no-headers": no_headers,
+    "slow-tokens": slow_tokens,
     # stream semantics
     "after-done": after_done,
     "ping-no-data": lambda r: interleaved(r, b"event: ping\n\n"),
@@ -349,6 +389,11 @@ BEHAVIOURS: dict[str, Callable[[Reply], bool]] = {
     "utf8-split": utf8_split,
     "usage-with-choices": usage_with_choices,
     "no-usage": lambda r: stream(r, answer(r, usage=False)),
+    "usage-as-string": lambda r: stream(r, [(p.replace(b'"completion_tokens": 5', b'"completion_tokens": "5"'), t)
+                                            for p, t in answer(r, usage=False)] + [
+        (event(chunk(choices=False) | {"usage": {"prompt_tokens": "7", "completion_tokens": "5"}}), 0),
+        (b"data: [DONE]\n\n", 0)]),
+    "double-done": lambda r: stream(r, answer(r) + [(b"data: [DONE]\n\n", 0)]),
     "reasoning": lambda r: stream(r, answer(r, field="reasoning_content")),
     "done-without-blank-line": lambda r: stream(r, answer(r)[:-1] + [(b"data: [DONE]", 0)]),
     "content-filter": lambda r: stream(r, answer(r, ("I", " cannot"), finish="content_filter")),
@@ -380,6 +425,10 @@ BEHAVIOURS: dict[str, Callable[[Reply], bool]] = {
     "huge-chunk": huge_chunk,
     "chunk-extensions": lambda r: stream(r, answer(r), ext=";hostile=1;x=\"y\""),
     "chunked-trailer": chunked_trailer,
+    "interim-100": interim_100,
+    "bad-chunk-size": bad_chunk_size,
+    "te-and-length": te_and_length,
+    "huge-headers": lambda r: stream(r, answer(r), {f"X-Pad-{i}": "p" * 1000 for i in range(40)}),
     "cut-mid-stream": cut,
     "reset-mid-stream": reset,
     # status codes and bodies
