@@ -26,9 +26,9 @@ Rules, as the client-side checks should implement them:
   source word count, both within ``max_tokens``).
 - factual: passing content contains the expected text (case-insensitive);
   failing content does not. The expected text is ``x-loadkit-expect``;
-  without it, the answer of the built-in question
-  (``loadkit.workload.prompts.FACTS``) the last user message asks, as math
-  evaluates its expression: a Locust run against a simulator it does not
+  without it, the answer of the question the last user message asks, when
+  the simulated model knows it (``knowledge.py``), as math evaluates its
+  expression: a Locust run against a simulator it does not
   know is one (no hints sent) is then judged as with hints.
 - creative: passing content is a non-refusal of at least 20 words; failing
   content starts with ``I can't help with that``.
@@ -41,7 +41,7 @@ import math
 import random
 import re
 
-from loadkit.workload.prompts import FACTS
+from loadkit.simulator.knowledge import known_answer
 
 FILLER_WORDS: tuple[str, ...] = (
     "the", "result", "follows", "from", "a", "careful", "reading", "of", "this",
@@ -82,16 +82,6 @@ def evaluate_expression(text: str) -> str | None:
     else:
         value = a / b
     return format_number(value)
-
-
-def known_answer(source: str) -> str | None:
-    """The answer of the built-in factual question asked last in ``source`` (None when it asks none)."""
-    best: tuple[int, str] | None = None
-    for question, answer in FACTS:
-        at = source.rfind(question)
-        if at >= 0 and (best is None or at > best[0]):
-            best = (at, answer)
-    return best[1] if best else None
 
 
 def _wrong_number(expected: str) -> str:

@@ -45,6 +45,15 @@ def run_tasks(p: float, hints: bool = True) -> RunStats:
     return stats
 
 
+def test_the_simulator_knows_the_answer_of_every_built_in_factual_question():
+    from loadkit.simulator.knowledge import KNOWN_ANSWERS, known_answer
+    from loadkit.workload.prompts import FACTS
+
+    assert dict(FACTS) == KNOWN_ANSWERS
+    for question, answer in FACTS:
+        assert known_answer(f"Background: some text.\n\nAnswer briefly: {question}") == answer
+
+
 # Without hints (no x-loadkit-expect: plain `locust` against a simulator it does not know is one) every
 # category still follows the simulator: it answers the built-in factual questions as it evaluates math.
 @pytest.mark.parametrize("p, rate, hints", [(1.0, 1.0, True), (0.0, 0.0, True), (1.0, 1.0, False),
