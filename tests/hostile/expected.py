@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from loadkit.core.redact import REDACTED
-from tests.support.hostile_behaviours import IDLE_CLOSE_S, TOKENS
+from tests.support.hostile_behaviours import IDLE_CLOSE_S
+from tests.support.hostile_wire import TOKENS
 
 __all__ = ["ANSWER", "BACKOFF_CAP_S", "KEY", "ROWS", "TIMEOUT_S", "TIMEOUT_SLACK_S", "Row"]
 

@@ -28,6 +28,12 @@ RUN_TIMEOUT_S = 3.0
 # The slow rows (each holds a user RUN_TIMEOUT_S) and the megabyte events (CPU) get a smaller share.
 LIGHT = {b: 0.5 for b, row in ROWS.items() if row.slow or b in ("event-4mib", "event-8mib", "event-9mib", "huge-chunk")}
 
+# Left out of the run mix: a connection closed unannounced right after its response races the user's next
+# request (on a busy box the FIN can come after the pool's readability check): that next request, to any
+# model, is then a correct connect_error the gateway never saw. tests/hostile/test_client_outcomes.py pins
+# the behaviour itself.
+RACY = ("keepalive-close",)
+
 
 def weights(skipped: set[str]) -> str:
     return ",".join(f"{model_of(b)}={LIGHT.get(b, 1.0)}" for b in ROWS if model_of(b) not in skipped)
@@ -38,7 +44,7 @@ KEY_TAIL = KEY[-16:]  # a partly rewritten key (prefix cut, other separators) st
 @pytest.fixture(scope="module", params=["fasthttp", "httpx"])
 def hostile_run(request, tmp_path_factory):
     kind = request.param
-    skipped = {model_of(b) for (k, b) in KNOWN_MISHANDLED if k == kind}  # see expected.KNOWN_MISHANDLED
+    skipped = {model_of(b) for (k, b) in KNOWN_MISHANDLED if k == kind} | {model_of(b) for b in RACY}
     results = tmp_path_factory.mktemp(f"hostile-{kind}")
     with HostileProcess() as gw:
         proc = run_loadkit(

@@ -8,8 +8,9 @@
 - ``locustui``: ``start_locust_ui`` (a Locust web UI process), ``start_run`` / ``stop_run``.
 - ``browser``: ``chromium`` (headless Chromium via Playwright), ``start_from_form``, ``poll``.
 - ``faultproxy``: ``FaultProxy`` (outages, latency, bandwidth between a client and a server).
-- ``hostile``: ``HostileProcess`` / ``start_hostile`` (a misbehaving gateway process, 69 behaviours picked by
-  model name ``hostile-<behaviour>``, counting what it did on ``/_hostile/stats``); ``hostile_behaviours``.
+- ``hostile``: ``HostileProcess`` / ``start_hostile`` (a misbehaving gateway process, 76 behaviours picked by
+  model name ``hostile-<behaviour>``, counting what it did on ``/_hostile/stats``); ``hostile_behaviours``
+  (the misbehaviours) and ``hostile_wire`` (its reply socket and OpenAI chunks).
 """
 
 import os as _os

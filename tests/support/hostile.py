@@ -35,7 +35,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.hostile_behaviours import BEHAVIOURS, Reply
+from tests.support.hostile_behaviours import BEHAVIOURS
+from tests.support.hostile_wire import Reply
 from tests.support.waits import wait_until
 
 __all__ = ["MODELS", "HostileGateway", "HostileProcess", "model_of", "start_hostile"]
