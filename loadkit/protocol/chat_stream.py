@@ -14,6 +14,7 @@ Rules (DESIGN.md "Real gateways differ", issue #14):
 - ``usage`` may come in a chunk with ``choices: []`` or with a choice whose
   delta is empty; the last one seen before ``[DONE]`` wins;
 - nothing after ``data: [DONE]`` counts (a second usage chunk, more tokens);
+- ``[DONE]`` with no chunk before it is no answer (``done_without_chunks``), not an empty success;
 - an error after a 200 arrives as ``data: {"error": ...}`` or ``event: error``;
   its ``code``/``type`` becomes part of the key only through
   :func:`loadkit.core.redact.error_key` (redacted, safe alphabet, bounded);
@@ -29,7 +30,13 @@ import orjson
 
 from loadkit.core.redact import error_key as make_error_key
 from loadkit.core.redact import redact, safe_label
-from loadkit.protocol.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder, SSEError, SSEEventTooLarge
+from loadkit.protocol.sse import (
+    DEFAULT_MAX_EVENT_BYTES,
+    ServerSentEvent,
+    SSEDecoder,
+    SSEError,
+    SSEEventTooLarge,
+)
 
 __all__ = ["ChatStream", "StreamVerdict"]
 
@@ -39,8 +46,20 @@ StreamVerdict = tuple[str, str | None]  # (outcome, error key)
 class ChatStream:
     """Feed body bytes with :meth:`feed` (or decoded events with :meth:`event`); call :meth:`close` at EOF."""
 
-    __slots__ = ("_decoder", "_secrets", "_pieces", "first_event_at", "token_times", "usage", "finish_reason",
-                 "error_key", "done", "failed", "events")
+    __slots__ = (
+        "_decoder",
+        "_pieces",
+        "_secrets",
+        "chunks",
+        "done",
+        "error_key",
+        "events",
+        "failed",
+        "finish_reason",
+        "first_event_at",
+        "token_times",
+        "usage",
+    )
 
     def __init__(self, *, keep_content: bool = False, secrets: Iterable[str] = (),
                  max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
@@ -55,6 +74,7 @@ class ChatStream:
         self.done = False  # "[DONE]" seen: everything after it is ignored
         self.failed = False  # the bytes cannot be parsed further: stop reading, discard the connection
         self.events = 0  # dispatched SSE events, [DONE] included
+        self.chunks = 0  # JSON objects among them (chat chunks, usage chunks, errors)
 
     @property
     def text(self) -> str:
@@ -113,6 +133,7 @@ class ChatStream:
             return
         if not isinstance(obj, dict):
             return
+        self.chunks += 1
         err = obj.get("error")
         if err:
             code = (err.get("code") or err.get("type")) if isinstance(err, dict) else None
@@ -157,6 +178,9 @@ class ChatStream:
             return "in_stream_error", self.error_key
         if self.first_event_at is None:
             return "in_stream_error", "no_events"
+        if self.done and not self.chunks:
+            # "[DONE]" and nothing else: no answer came (some proxies end a failed upstream this way)
+            return "in_stream_error", "done_without_chunks"
         if not self.done and self.finish_reason is None:
             return "in_stream_error", "stream_ended_early"
         return None

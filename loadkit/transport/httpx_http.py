@@ -69,8 +69,8 @@ def _socket_of(resp: httpx.Response) -> socket.socket | None:
         return None
 
 
-def _h11_trailing_bytes(resp: httpx.Response) -> int:
-    """Bytes h11 holds beyond this response's end (0 when none, or when the chain below is not h11).
+def _h11_trailing_bytes(resp: httpx.Response) -> bytes:
+    """The bytes h11 holds beyond this response's end (b"" when none, or when the chain below is not h11).
 
     The chain (httpx stream -> httpcore pool stream -> HTTP/1.1 connection -> h11) is internal to httpx
     and httpcore, pinned in the lock file and covered by the framing tests; any change makes this 0.
@@ -82,12 +82,12 @@ def _h11_trailing_bytes(resp: httpx.Response) -> int:
             try:
                 data, _closed = conn._h11_state.trailing_data
             except AttributeError:
-                return 0
-            return len(data)
+                return b""
+            return bytes(data)
         obj = getattr(obj, "_stream", None) or getattr(obj, "_httpcore_stream", None)
         if obj is None:
-            return 0
-    return 0
+            return b""
+    return b""
 
 
 class _Response:
@@ -115,15 +115,19 @@ class _Response:
                                       self.status) from None
         except httpx.HTTPError as exc:
             raise _classify(exc) from None
-        if _h11_trailing_bytes(self._resp):
+        trailing = _h11_trailing_bytes(self._resp)
+        if trailing:
             sock = _socket_of(self._resp)
             if sock is not None:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)  # the pool sees it readable at EOF and drops it
                 except OSError:
                     pass
-            raise TransportBadFraming(f"HTTP {self.status} response with bytes beyond its Content-Length",
-                                      self.status)
+            # A stray CRLF after a body (old servers, some proxies) is an ignorable empty line (RFC 9112
+            # 2.2), not a framing error: the answer stands, only the connection is dropped.
+            if trailing.strip(b"\r\n"):
+                raise TransportBadFraming(f"HTTP {self.status} response with bytes beyond its Content-Length",
+                                          self.status)
 
     def close(self) -> None:
         try:

@@ -95,6 +95,8 @@ ROWS: dict[str, Row] = {
     "bad-chunk-size": Row("upstream_error", "http_200:bad_framing"),  # tokens before it: fasthttp loses them
     "te-and-length": Row("upstream_error", "http_200:bad_framing", tokens=0),
     "huge-headers": OK,
+    "stray-crlf": OK,  # an ignorable empty line after the body: the answer stands (the connection is dropped)
+    "done-only": Row("in_stream_error", "done_without_chunks", tokens=0),
     "cut-mid-stream": Row("in_stream_error", "stream_broken", tokens=2, usage=False),
     "reset-mid-stream": Row("in_stream_error", "stream_broken"),  # how much arrived before the RST varies
     "502-html": Row("upstream_error", "http_502", tokens=0),

@@ -328,6 +328,8 @@ BEHAVIOURS: dict[str, Callable[[Reply], bool]] = {
     "bad-chunk-size": bad_chunk_size,
     "te-and-length": te_and_length,
     "huge-headers": lambda r: stream(r, answer(r), {f"X-Pad-{i}": "p" * 1000 for i in range(40)}),
+    "stray-crlf": lambda r: r.whole(200, whole_answer(r)) and r.write(b"\r\n") is None,  # RFC 9112 2.2: ignorable
+    "done-only": lambda r: stream(r, [(b"data: [DONE]\n\n", 0)]),
     "cut-mid-stream": cut,
     "reset-mid-stream": reset,
     # status codes and bodies

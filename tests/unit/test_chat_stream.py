@@ -102,6 +102,8 @@ def test_an_event_over_the_bound_is_event_too_large_and_stops_parsing():
     (delta("a"), ("in_stream_error", "stream_ended_early")),
     (delta("a", finish="stop"), None),  # finish without [DONE]: complete
     (delta("a") + b"data: [DONE]", None),  # [DONE] without its blank line
+    (b"data: [DONE]\n\n", ("in_stream_error", "done_without_chunks")),  # no answer, not an empty success
+    (b": ping\n\ndata: [DONE]\n\n", ("in_stream_error", "done_without_chunks")),
 ])
 def test_end_of_stream_verdicts(body, verdict):
     assert parse([body]).verdict() == verdict
