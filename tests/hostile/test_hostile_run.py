@@ -21,6 +21,8 @@ from tests.hostile.expected import BACKOFF_CAP_S, KEY, KNOWN_MISHANDLED, ROWS
 from tests.support.cli import run_loadkit
 from tests.support.hostile import MODELS, HostileProcess, model_of
 
+pytestmark = pytest.mark.slow  # two ~12 s runs, plus short ones
+
 MAX_REQUESTS = 400  # ~6 per model: with 69 models, hardly one gets none (at least MIN_MODELS_SEEN must run)
 MIN_MODELS_SEEN = 60
 # Longer than the client test's: on a busy 2-core box a healthy answer must never come near the deadline.
