@@ -32,20 +32,13 @@ from typing import Any
 import orjson
 
 from loadkit.client.retry import RetryPolicy
+from loadkit.client.verdicts import error_body_key, transport_verdict
 from loadkit.core.records import RequestRecord
-from loadkit.core.redact import error_key, redact, safe_label
+from loadkit.core.redact import redact, safe_label
 from loadkit.protocol import ratelimit
 from loadkit.protocol.chat_stream import ChatStream
 from loadkit.protocol.encoding import BodyDecodeError, body_decoder, media_type
-from loadkit.transport import (
-    Transport,
-    TransportBadFraming,
-    TransportBrokenStream,
-    TransportConnectError,
-    TransportError,
-    TransportTimeout,
-    TransportTLSError,
-)
+from loadkit.transport import Transport, TransportBadFraming, TransportError
 
 __all__ = ["ChatRequest", "ChatClient", "estimate_tokens"]
 
@@ -89,34 +82,6 @@ class ChatRequest:
             if isinstance(content, str):
                 total += len(content)
         return total
-
-
-def _error_body_key(status: int, body: bytes, secrets: tuple[str, ...]) -> str:
-    """``http_<status>`` plus the body's ``error.code``/``error.type`` when there is one (redacted, bounded)."""
-    key = f"http_{status}"
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return key
-    err = data.get("error") if isinstance(data, dict) else None
-    if isinstance(err, dict):
-        return error_key(key, err.get("code") or err.get("type"), secrets)
-    return key
-
-
-def _transport_verdict(exc: TransportError, during_body: bool) -> tuple[str, str]:
-    """(outcome, error key) of a transport failure; typed, never a string match on the message."""
-    if isinstance(exc, TransportTimeout):
-        return "timeout", "timeout"
-    if isinstance(exc, TransportBadFraming):
-        return "upstream_error", f"http_{exc.status or 200}:bad_framing"
-    if isinstance(exc, TransportTLSError):
-        return "connect_error", "tls_error"
-    if isinstance(exc, TransportBrokenStream):
-        return ("in_stream_error", "stream_broken") if during_body else ("connect_error", "connection_closed")
-    if isinstance(exc, TransportConnectError):
-        return "connect_error", "connect_error"
-    return "connect_error", exc.key
 
 
 class ChatClient:
@@ -185,7 +150,7 @@ class ChatClient:
             resp = self._transport.send("POST", self._path, body, headers)
         except TransportError as exc:
             rec.done_at = clock()
-            rec.outcome, rec.error_key = _transport_verdict(exc, during_body=False)
+            rec.outcome, rec.error_key = transport_verdict(exc, during_body=False)
             if isinstance(exc, TransportBadFraming):
                 rec.status = exc.status
             return rec
@@ -243,7 +208,7 @@ class ChatClient:
         except (TransportError, BodyDecodeError):
             body = b""
         rec.done_at = self._clock()
-        rec.error_key = _error_body_key(status, body, self._secrets)
+        rec.error_key = error_body_key(status, body, self._secrets)
         if status == 429:
             rec.outcome = "rate_limited"
         elif 400 <= status < 500:
@@ -268,7 +233,7 @@ class ChatClient:
             body = self._read_body(resp, decode, None)
         except TransportError as exc:
             rec.done_at = self._clock()
-            rec.outcome, rec.error_key = _transport_verdict(exc, during_body=True)
+            rec.outcome, rec.error_key = transport_verdict(exc, during_body=True)
             return
         except BodyDecodeError as exc:
             rec.done_at = self._clock()
@@ -278,7 +243,7 @@ class ChatClient:
         try:
             data = orjson.loads(body)
             if isinstance(data, dict) and isinstance(data.get("error"), dict):
-                rec.outcome, rec.error_key = "upstream_error", _error_body_key(200, body, self._secrets)
+                rec.outcome, rec.error_key = "upstream_error", error_body_key(200, body, self._secrets)
                 return
             choice = data["choices"][0]
             message = choice.get("message") or {}
@@ -326,7 +291,7 @@ class ChatClient:
             else:
                 parser.close(last if kernel else clock())
         except TransportError as exc:
-            failure = _transport_verdict(exc, during_body=True)
+            failure = transport_verdict(exc, during_body=True)
         except BodyDecodeError as exc:
             failure = ("in_stream_error", exc.key)
         finally:
