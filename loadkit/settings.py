@@ -76,7 +76,8 @@ FIELDS: tuple[Field, ...] = (
           "stop the run once this many requests have been started (all workers) and have ended; "
           "--run-time stays the upper bound (0: no limit)"),
     Field("think_time_s", non_negative_duration, 0.0, "pause between a user's requests, seconds"),
-    Field("timeout_s", positive_duration, 60.0, "per-request timeout, seconds"),
+    Field("timeout_s", positive_duration, 60.0,
+          "deadline of one whole attempt (connect, headers and body), seconds; past it: outcome timeout"),
     Field("connect_timeout_s", positive_duration, 10.0, "TCP/TLS connect timeout, seconds"),
     Field("transport", choice("fasthttp", "httpx"), "fasthttp", "HTTP client: fasthttp (geventhttpclient) or httpx"),
     Field("max_error_rate", fraction, 0.01, "fail the run (exit 1) when more requests than this fraction fail"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -168,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop_timeout_s = settings.stop_timeout_s()
         cmd = [sys.executable, "-m", "locust", "-f", locustfile, "--headless", "--only-summary",
                "-u", str(settings.users), "-r", str(settings.spawn_rate), "-t", f"{max(1, round(settings.run_time))}s",
-               "--host", host, "--stop-timeout", f"{stop_timeout_s:g}"]
+               "--host", host, "--stop-timeout", str(math.ceil(stop_timeout_s))]  # Locust takes whole seconds
         if args.processes:
             cmd += ["--processes", str(args.processes)]
         cmd += args.locust_args

@@ -136,6 +136,13 @@ def _outcome_table(summary: dict) -> str:
     total = ["all models"] + [num((totals.get("outcomes") or {}).get(o, 0)) for o in names] \
         + [pct(totals.get("success_rate"))]
     html = table(["model", *names, "success rate"], rows, total)
+    reasons = sorted({r for m in models for r in summary["models"][m].get("finish_reasons") or {}},
+                     key=lambda r: (r != "stop", r))
+    if reasons:  # how the answers ended, per model: "length" (max_tokens hit) or "content_filter" are not "stop"
+        html += "<h3>Finish reasons</h3>" + table(
+            ["model", *map(escape, reasons)],
+            [[escape(m)] + [num((summary["models"][m].get("finish_reasons") or {}).get(r, 0)) for r in reasons]
+             for m in models])
     errors = totals.get("errors") or {}
     if errors:
         html += "<h3>Errors by key</h3>" + table(["error", "count"], [[escape(k), num(v)] for k, v in errors.items()])

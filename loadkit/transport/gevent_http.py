@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 import gevent
 from geventhttpclient import HTTPClient
+from geventhttpclient import response as _ghc_response
 from geventhttpclient.response import HTTPParseError
 
 from loadkit.transport import (
@@ -54,6 +55,18 @@ from loadkit.transport import (
     TransportTimeout,
     TransportTLSError,
 )
+
+
+def _release_after_the_final_response(self) -> None:
+    """geventhttpclient (2.6) returns the socket to the pool when any message completes, an interim
+    ``100 Continue`` too: the final response then reads nothing and the next request reads its leftovers.
+    Only a final (>= 200) response gives the connection back."""
+    _ghc_response.HTTPResponse._on_message_complete(self)
+    if self.get_code() >= 200:
+        self.release()
+
+
+_ghc_response.HTTPSocketResponse._on_message_complete = _release_after_the_final_response
 
 __all__ = ["GeventTransport"]
 

@@ -116,9 +116,4 @@ ROWS: dict[str, Row] = {
 
 # (transport, behaviour) -> why loadkit still gets it wrong. The client test expects these to fail (once
 # fixed, they XPASS: remove the entry); the run test leaves them out of that transport's mix.
-KNOWN_MISHANDLED: dict[tuple[str, str], str] = {
-    ("fasthttp", "interim-100"): (
-        "geventhttpclient 2.6.1 returns the socket to the pool when the interim 100 response completes "
-        "(HTTPSocketResponse._on_message_complete calls release()), so a streamed final response reads "
-        "nothing and the next request reads its leftovers; fix pending in loadkit/transport/gevent_http.py"),
-}
+KNOWN_MISHANDLED: dict[tuple[str, str], str] = {}  # (client, behaviour) -> why; none left

@@ -262,3 +262,15 @@ def test_windows_in_the_summary_are_drawn_without_records(sample_run, tmp_path):
     html = write_html_report(tmp_path).read_text()
     specs = json.loads(html.split('<script id="loadkit-chart-data" type="application/json">')[1].split("</script>")[0])
     assert "needs the run's records.jsonl.gz" in {s["id"]: s for s in specs}["e2e_ms_by_percentile"]["empty"]
+
+
+def test_finish_reasons_per_model_are_in_the_report(sample_run, tmp_path):
+    summary = json.loads((sample_run / "summary.json").read_text())
+    models = sorted(summary["models"])
+    summary["models"][models[0]]["finish_reasons"] = {"stop": 40, "length": 3, "content_filter": 2}
+    summary["models"][models[1]]["finish_reasons"] = {"stop": 51}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    html = write_html_report(tmp_path).read_text()
+    section = html.split("<h3>Finish reasons</h3>")[1].split("</table>")[0]
+    assert section.index("stop") < section.index("content_filter") and "length" in section
+    assert f"<td>{models[0]}</td><td>40</td><td>2</td><td>3</td>" in section.replace(' class="num"', "")
