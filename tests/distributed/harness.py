@@ -97,6 +97,33 @@ class DistributedRun:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"master still running after {timeout_s} s; log:\n{self.master.log()[-4000:]}")
 
+    def run_with_workers(self, workers: int, *, users: int, run_time: str, timeout_s: float = 90,
+                         **env_extra: str) -> int:
+        """Start a master and ``workers`` workers on loopback, wait for the run to end (the workers too), stop
+        everything whatever happens; the master's exit code."""
+        try:
+            self.start_master(expect_workers=workers, users=users, run_time=run_time, **env_extra)
+            for _ in range(workers):
+                self.start_worker()
+            code = self.wait_master(timeout_s)
+            for w in self.workers:
+                w.proc.wait(20)
+            return code
+        finally:
+            self.stop_all()
+
+    def assert_served_exactly(self, served: dict, min_attempts: int) -> dict:
+        """The summary's attempts plus the preflight's requests equal what the simulator served, in all and per
+        model; the summary."""
+        summary = self.summary()
+        attempts = sum(m["attempts"] for m in summary["models"].values())
+        preflight = summary["preflight"]["requests_by_model"]
+        assert attempts > min_attempts  # the run really sent load
+        assert attempts + sum(preflight.values()) == served["chat_requests_total"]
+        for model, block in summary["models"].items():
+            assert block["attempts"] + preflight.get(model, 0) == served["chat_requests"].get(model, 0), model
+        return summary
+
     def summary(self) -> dict:
         path = self.tmp / "master" / self.run_id / "summary.json"
         assert path.exists(), f"no summary.json; master log:\n{self.master.log()[-4000:]}"

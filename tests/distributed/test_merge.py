@@ -39,28 +39,11 @@ def fixed_sim():
 
 def test_two_workers_merge_equals_what_the_simulator_served(fixed_sim, tmp_path):
     run = DistributedRun(tmp_path, "merge-2w", fixed_sim.base_url)
-    try:
-        run.start_master(expect_workers=2, users=8, run_time="8s")
-        run.start_worker()
-        run.start_worker()
-        code = run.wait_master(90)
-        for w in run.workers:
-            w.proc.wait(20)
-    finally:
-        run.stop_all()
-    summary = run.summary()
+    code = run.run_with_workers(2, users=8, run_time="8s")
     served = fixed_sim.stats()
     assert code == 0, run.master.log()[-3000:]
-
-    attempts = sum(m["attempts"] for m in summary["models"].values())
-    preflight = sum(summary["preflight"]["requests_by_model"].values())
-    assert attempts + preflight == served["chat_requests_total"]
-    assert attempts > 100  # the run really sent load
-
-    # per-model splits add up, and match what the simulator served per model
-    for model, stats in summary["models"].items():
-        assert stats["attempts"] + summary["preflight"]["requests_by_model"].get(model, 0) == \
-            served["chat_requests"][model]
+    # in all and per model, the merge equals what the simulator served
+    summary = run.assert_served_exactly(served, min_attempts=100)
     assert summary["totals"]["requests"] == sum(m["requests"] for m in summary["models"].values())
 
     # both workers reported, finally, and their counts add up to the merge
@@ -79,7 +62,7 @@ def test_two_workers_merge_equals_what_the_simulator_served(fixed_sim, tmp_path)
 
     # merged percentiles == percentiles of the union of the workers' raw records
     records = run.records("worker0") + run.records("worker1")
-    assert len(records) == attempts, "every attempt is in some worker's records.jsonl.gz"
+    assert len(records) == summary["totals"]["attempts"], "every attempt is in some worker's records.jsonl.gz"
     for model in summary["models"]:
         # summary e2e_ms: successful, warm attempts (cold ones are reported apart)
         warm_ok = [r for r in records if r["model"] == model and r["outcome"] == "ok" and not r["cold"]]

@@ -73,16 +73,9 @@ def test_workers_in_network_namespaces_merge_exactly(worker_namespaces, tmp_path
             code = run.wait_master(90)
         finally:
             run.stop_all()
-        summary = run.summary()
         served = sim.stats()
     assert code == 0, run.master.log()[-3000:]
-    attempts = sum(m["attempts"] for m in summary["models"].values())
-    preflight = sum(summary["preflight"]["requests_by_model"].values())
-    assert attempts > 50
-    assert attempts + preflight == served["chat_requests_total"]
-    for model, stats in summary["models"].items():
-        assert stats["attempts"] + summary["preflight"]["requests_by_model"].get(model, 0) == \
-            served["chat_requests"][model]
+    summary = run.assert_served_exactly(served, min_attempts=50)
     nodes = summary["workers"]["nodes"]
     assert len(nodes) == 2 and all(n["final"] and n["requests"] > 0 for n in nodes.values())
     # each worker's requests (a few hundred bytes each) came in over its own veth

@@ -19,15 +19,7 @@ pytestmark = pytest.mark.slow
 def test_two_worker_run_report_has_plots_and_recompute_equals_live(tmp_path):
     with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=30,itl_ms=5,tokens=8", "--seed", "5") as sim:
         run = DistributedRun(tmp_path, "recompute-2w", sim.base_url)
-        try:
-            run.start_master(expect_workers=2, users=8, run_time="11s")
-            run.start_worker()
-            run.start_worker()
-            code = run.wait_master(120)
-            for w in run.workers:
-                w.proc.wait(20)
-        finally:
-            run.stop_all()
+        code = run.run_with_workers(2, users=8, run_time="11s", timeout_s=120)
     assert code == 0, run.master.log()[-3000:]
     live = run.summary()
     master_dir = tmp_path / "master" / run.run_id
