@@ -131,7 +131,8 @@ class Sink:
                 self.submitted += 1
                 q = self._queue
                 q.append((_RECORD, record, cost_usd))
-                if len(q) > self.bound:
+                # --sink-buffer bounds everything held (queued + formatted + in flight), not each part
+                if len(q) + len(self._pending) + len(self._inflight) > self.bound:
                     q.popleft()
                     self._dropped_queue += 1
         except Exception:  # pragma: no cover - the request path must survive anything
@@ -142,7 +143,7 @@ class Sink:
             self.submitted += 1
             q = self._queue
             q.append((_LINE, line, None))
-            if len(q) > self.bound:
+            if len(q) + len(self._pending) + len(self._inflight) > self.bound:
                 q.popleft()
                 self._dropped_queue += 1
 
