@@ -140,7 +140,9 @@ def test_slow_influx_does_not_slow_submit(tmp_path):
             stats = sink.stats()
         durations.sort()
         p99_us = durations[int(len(durations) * 0.99)]
-        assert p99_us < 50, f"submit() p99 {p99_us:.1f} us"
+        # never waits on the slow server (each write waits >= 500 ms): p99 far under 1 ms; how fast submit() is,
+        # is bench/sink.py's table (a GIL switch to the drainer thread can cost one call tens of us)
+        assert p99_us < 1_000, f"submit() p99 {p99_us:.1f} us"
         assert (stats["written"], stats["dropped"]) == (len(records), 0)
         assert stats["flush_ms"]["p50"] >= 500  # every write really waited on the slow server
         assert _count(server, "slow", "slow") == len(records)
