@@ -120,7 +120,9 @@ def test_fixed_non_stream_waits_ttft_plus_itls_and_per_model_override():
                     assert response.json()["usage"]["completion_tokens"] == tokens
                     return elapsed_ms
 
-                passed, results = first_within(measure, lambda ms: abs(ms - expected_ms) <= TOL_MS + 1)
+                # never early; late by at most 10 ms (six timer sleeps, each of which CPU steal on a VM delays by
+                # 0.5-1.5 ms: measured in bench/fidelity.py's simulator column, not failed here)
+                passed, results = first_within(measure, lambda ms: expected_ms - TOL_MS <= ms <= expected_ms + 10)
                 assert passed, (model, expected_ms, results)
 
 
@@ -243,7 +245,9 @@ def test_gateway_mode_adds_overhead_and_relays_stream():
             direct = [ttft(upstream.base_url, "gpt-4o-mini", auth) for _ in range(5)]
             via_gateway = [ttft(gateway.base_url, "mini", {}) for _ in range(5)]
             overhead_ms = median(via_gateway) - median(direct)
-            assert abs(overhead_ms - 30) <= 3, (direct, via_gateway)
+            # never less than the configured 30 ms (± 3); more by at most 8 ms: the hop's own sleep is what CPU
+            # steal on a VM delays (3-5 ms here); the exact figure is `loadkit overhead`'s, measured in bench/
+            assert 30 - 3 <= overhead_ms <= 30 + 8, (direct, via_gateway)
             non_stream = httpx.post(gateway.base_url + "/chat/completions", json=dict(BODY, model="mini"))
             assert non_stream.status_code == 200 and non_stream.json()["model"] == "gpt-4o-mini"
             assert gateway.stats()["chat_requests"] == {"mini": 7}
