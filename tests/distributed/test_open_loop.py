@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.support.simproc import start_simulator
-from tests.support.waits import hold_for
+from tests.support.waits import wait_until
 
 from .harness import DistributedRun
 
@@ -66,7 +66,9 @@ def test_survivor_takes_over_the_rate_of_a_lost_worker(fast_sim, tmp_path):
         run.start_worker(OPENLOOP_RATE_TOTAL=str(RATE_TOTAL))
         victim = run.start_worker(OPENLOOP_RATE_TOTAL=str(RATE_TOTAL))
         run.wait_for_log(run.master, "Sending spawn jobs", 60)
-        hold_for(4.0, "both workers carry the open-loop rate before one is lost")
+        # both workers carry the open-loop rate for a while (4 s of the total rate served) before one is lost
+        wait_until(lambda: fast_sim.stats()["chat_requests_total"] >= 4 * RATE_TOTAL, 30,
+                   "4 s of the total open-loop rate served")
         victim.proc.send_signal(signal.SIGKILL)
         code = run.wait_master(90)
     finally:
