@@ -9,10 +9,11 @@ every body to its end so the keep-alive connection is reused.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import httpx
-from locust import FastHttpUser, HttpUser, User, constant, task
+from locust import FastHttpUser, HttpUser, User, constant, events, task
 
 PATH = "/v1/chat/completions"
 _MESSAGES = [{"role": "user", "content": "Say something short about load testing."}]
@@ -72,10 +73,23 @@ class _FastStreamUser(FastHttpUser):
 
     @task
     def chat(self) -> None:
+        started_ns, start = time.time_ns(), time.perf_counter()
         with self.client.post(PATH, data=STREAM_BODY, headers=HEADERS, name="chat", stream=True,
                               catch_response=True) as resp:
-            if self.count(resp.iter_content(chunk_size=64 * 1024, decode_content=False)) == 0:
+            chunks = resp.iter_content(chunk_size=64 * 1024, decode_content=False)
+            first: list[float] = []
+            if self.count(_first_token_read(chunks, first) if TTFT_FILE else chunks) == 0:
                 resp.failure(self.nothing)
+            elif first:
+                _TTFTS.append((started_ns, start, first[0]))
+
+
+def _first_token_read(chunks, first: list[float]):
+    """The chunks, noting when the first one with content was read (bench/fidelity.py's bare TTFT)."""
+    for chunk in chunks:
+        if not first and b'"content":"' in chunk.replace(b'"content":""', b""):
+            first.append(time.perf_counter())
+        yield chunk
 
 
 class FastStream(_FastStreamUser):
@@ -85,6 +99,19 @@ class FastStream(_FastStreamUser):
 class FastStreamJson(_FastStreamUser):
     count = staticmethod(count_tokens_json)
     nothing = "no tokens"
+
+
+# BENCH_TTFT_FILE: the streaming users keep (started wall ns, sent and first-token perf_counter s) per stream
+# and write them there at the end
+TTFT_FILE = os.environ.get("BENCH_TTFT_FILE", "")
+_TTFTS: list[tuple[int, float, float]] = []
+
+
+@events.quitting.add_listener
+def _write_ttfts(**_kw) -> None:
+    if TTFT_FILE:
+        with open(TTFT_FILE, "w") as out:
+            json.dump(_TTFTS, out)
 
 
 class RequestsNonStream(HttpUser):

@@ -13,14 +13,21 @@ error / loop error at the same level, same run of this script.
 
     python bench/fidelity.py [--levels 10,25,50,70,90] [--seconds 5] [--out bench/results/fidelity.json]
     python bench/fidelity.py --users 4,16,32 --bare   # by users only, with the bare FastHttpUser streams ratio
+    python bench/fidelity.py --users 4,16,32 --bare --before fc941fb   # and the same runs on an older loadkit
+
+``--before REF``: each user count also runs loadkit as it was at git REF (a detached worktree on
+PYTHONPATH, its own bench/_overhead_loadkit.py), interleaved with the current code's run, so the
+before/after table comes from one machine in one sitting. fc941fb is the last commit before issue 17.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import gzip
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,9 +51,51 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ov._pct(values, q), 3) if values else None
 
 
-def true_errors(records_path: Path, window_ns: list[int]) -> dict:
-    """Measured minus configured over the window's successful streams, and how often reads coalesced."""
+def read_send_log(path: Path) -> list[tuple[float, float]]:
+    """The simulator's --send-log: (request read, first token written) per stream, monotonic s, by read time."""
+    if not path.exists():
+        return []
+    pairs = [tuple(map(float, line.split())) for line in path.read_text().splitlines() if line.count(" ") == 1]
+    return sorted(pairs)
+
+
+def own_errors(records: list[dict], sends: list[tuple[float, float]]) -> dict:
+    """The generator's own first-token error, net of the simulator's: its stamp minus when the simulator wrote it.
+
+    Each record is matched to the first stream the simulator read at or after the record's ``sent_at``
+    (one clock: CLOCK_MONOTONIC is shared by the processes of one host), within MATCH_S. Two requests
+    sent within a fraction of a millisecond can swap; the error that adds is at most their spacing.
+    What is left is the generator's own: loopback transit (tens of us), a late read, a coalesced read.
+    """
+    received = [r for r, _ in sends]
+    first_error, send_lag = [], []
+    used: set[int] = set()
+    for rec in sorted(records, key=lambda r: r["sent_at"]):
+        i = bisect.bisect_left(received, rec["sent_at"])
+        while i < len(received) and i in used:
+            i += 1
+        if i >= len(received) or received[i] - rec["sent_at"] > MATCH_S:
+            continue
+        used.add(i)
+        first_error.append((rec["first_token_at"] - sends[i][1]) * 1000)
+        send_lag.append((received[i] - rec["sent_at"]) * 1000)
+    first_error.sort()
+    send_lag.sort()
+    return {"own_matched": len(first_error), "own_ttft_error_p50_ms": _pct(first_error, 0.5),
+            "own_ttft_error_p99_ms": _pct(first_error, 0.99), "own_ttft_error_p99_9_ms": _pct(first_error, 0.999),
+            "own_ttft_error_max_ms": round(first_error[-1], 3) if first_error else None,
+            "send_to_read_p99_ms": _pct(send_lag, 0.99)}
+
+
+MATCH_S = 0.005
+
+
+def true_errors(records_path: Path, window_ns: list[int], sends: list[tuple[float, float]] | None = None) -> dict:
+    """Measured minus configured over the window's successful streams, and how often reads coalesced.
+
+    ``sends`` (the simulator's --send-log): also the generator's own error, net of the simulator's lateness."""
     ttft, itl, itl_single, paired_loop = [], [], [], []
+    kept: list[dict] = []
     gaps = coalesced_gaps = first_coalesced = 0
     clocks: dict[str, int] = {}
     with gzip.open(records_path, "rt") as lines:
@@ -57,6 +106,7 @@ def true_errors(records_path: Path, window_ns: list[int]) -> dict:
             if not window_ns[0] <= r["started_wall_ns"] <= window_ns[1]:
                 continue
             clocks[r.get("timing_clock") or "none"] = clocks.get(r.get("timing_clock") or "none", 0) + 1
+            kept.append({"sent_at": r["sent_at"], "first_token_at": r["first_token_at"]})
             ttft.append((r["first_token_at"] - r["sent_at"]) * 1000 - TTFT_MS)
             if r.get("timing_clock") == "kernel" and r.get("first_token_read_lag_ms") is not None:
                 # the same request as the loop clock would have stamped it: read time = arrival + read lag
@@ -80,7 +130,8 @@ def true_errors(records_path: Path, window_ns: list[int]) -> dict:
             "itl_error_p99_outside_coalesced_ms": _pct(itl_single, 0.99),
             "coalesced_gap_share": round(coalesced_gaps / gaps, 4) if gaps else None,
             "first_token_coalesced_share": round(first_coalesced / len(ttft), 4) if ttft else None,
-            "paired_loop_ttft_error_p99_ms": _pct(paired_loop, 0.99)}
+            "paired_loop_ttft_error_p99_ms": _pct(paired_loop, 0.99),
+            **(own_errors(kept, sends) if sends else {})}
 
 
 def _sim_error_during(url: str, seconds: float) -> tuple[threading.Thread, dict]:
@@ -102,11 +153,17 @@ def _sim_error_during(url: str, seconds: float) -> tuple[threading.Thread, dict]
     return thread, out
 
 
-def one_run(url: str, sim: psutil.Process, users: int, clock: str, burn_duty: float, args, tmp: str) -> dict:
+def one_run(url: str, sim: psutil.Process, users: int, clock: str, burn_duty: float, args, tmp: str,
+            tree: Path | None = None) -> dict:
+    """One loadkit run; ``tree``: an older checkout's loadkit instead of this one (``--before``)."""
     env = {"BENCH_CLOCK": clock, "BENCH_BURN_DUTY": f"{burn_duty:.4f}", "BENCH_BURN_SLICE_MS": f"{args.burn_slice_ms:g}"}
+    locustfile = USERS_FILE
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+        locustfile = tree / "bench" / "_overhead_loadkit.py"
     raw, sim_error = _sim_error_during(url, args.seconds)
     lk = ov.run_locust("loadkit-fasthttp-stream", url, sim, users, args.seconds, args.warmup, env_extra=env,
-                       results_dir=tmp, locustfile=USERS_FILE)
+                       results_dir=tmp, locustfile=locustfile)
     raw.join()
     summary = lk.get("summary", {})
     records = Path(tmp) / summary.get("run_id", "-") / "records.jsonl.gz"
@@ -115,7 +172,7 @@ def one_run(url: str, sim: psutil.Process, users: int, clock: str, burn_duty: fl
             "generator_cpu_percent": round(lk["generator_cpu_percent"], 1),
             "generator_core_busy_percent": round(lk["generator_core_busy_percent"], 1),
             "streams_per_s": round(lk["requests_per_s"], 1),
-            **(true_errors(records, lk["window_wall_ns"]) if records.exists() else {}),
+            **(true_errors(records, lk["window_wall_ns"], read_send_log(args.send_log)) if records.exists() else {}),
             "self_measured": generator.get("timing_error_ms"), "loop_lag_ms": generator.get("loop_lag_ms"),
             "trusted": summary.get("trusted"),
             "simulator_ttft_error_p50_ms": _round(sim_error.get("ttft_error_p50_ms")),
@@ -158,23 +215,67 @@ def by_cpu_level(url: str, sim: psutil.Process, args, tmp: str) -> tuple[dict, l
             "cpu_percent_per_user": round(per_user, 3)}, levels
 
 
+def _worktree(ref: str, tmp: str) -> Path:
+    tree = Path(tmp) / f"before-{ref}"
+    subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), ref], cwd=ov.ROOT, check=True,
+                   capture_output=True)
+    return tree
+
+
 def by_users(url: str, sim: psutil.Process, args, tmp: str) -> list[dict]:
     rows = []
-    for users in [int(u) for u in args.users.split(",")]:
-        row = one_run(url, sim, users, "kernel", 0.0, args, tmp)
-        if args.bare:
-            bare = ov.run_locust("fasthttp-stream-json", url, sim, users, args.seconds, args.warmup)
-            row["bare_streams_per_s"] = round(bare["requests_per_s"], 1)
-            row["bare_cpu_percent"] = round(bare["generator_cpu_percent"], 1)
-            row["streams_ratio"] = _ratio(row["streams_per_s"], row["bare_streams_per_s"])
-        rows.append(row)
+    tree = _worktree(args.before, tmp) if args.before else None
+    try:
+        for users in [int(u) for u in args.users.split(",")]:
+            rows.append(_users_row(url, sim, users, args, tmp, tree))
+    finally:
+        if tree is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ov.ROOT, check=False,
+                           capture_output=True)
     return rows
+
+
+def _users_row(url: str, sim: psutil.Process, users: int, args, tmp: str, tree: Path | None) -> dict:
+    row = one_run(url, sim, users, "kernel", 0.0, args, tmp)
+    if tree is not None:
+        before = one_run(url, sim, users, "kernel", 0.0, args, tmp, tree=tree)
+        row["before"] = {k: before.get(k) for k in (
+            "generator_cpu_percent", "streams_per_s", "streams", "ttft_error_p50_ms", "ttft_error_p99_ms",
+            "ttft_error_p99_9_ms", "itl_error_p99_ms", "trusted", "simulator_ttft_error_p99_ms",
+            "own_matched", "own_ttft_error_p50_ms", "own_ttft_error_p99_ms", "own_ttft_error_p99_9_ms")}
+        row["before"]["ref"] = args.before
+        row["before"]["loop_lag_p99_ms"] = (before.get("loop_lag_ms") or {}).get("p99")
+        row["ttft_p99_ratio_after_to_before"] = _ratio(row.get("ttft_error_p99_ms"), before.get("ttft_error_p99_ms"))
+        row["own_p99_ratio_after_to_before"] = _ratio(row.get("own_ttft_error_p99_ms"),
+                                                      before.get("own_ttft_error_p99_ms"))
+    if args.bare:
+        ttft_file = Path(tmp) / f"bare-{users}.json"
+        bare = ov.run_locust("fasthttp-stream-json", url, sim, users, args.seconds, args.warmup,
+                             env_extra={"BENCH_TTFT_FILE": str(ttft_file)})
+        row["bare_streams_per_s"] = round(bare["requests_per_s"], 1)
+        row["bare_cpu_percent"] = round(bare["generator_cpu_percent"], 1)
+        row["streams_ratio"] = _ratio(row["streams_per_s"], row["bare_streams_per_s"])
+        row.update(_bare_ttft_errors(ttft_file, bare["window_wall_ns"], read_send_log(args.send_log)))
+    return row
+
+
+def _bare_ttft_errors(path: Path, window_ns: list[int], sends: list[tuple[float, float]]) -> dict:
+    """The bare FastHttpUser's TTFT error over the window, as it timed its own first tokens (the loop clock)."""
+    if not path.exists():
+        return {}
+    kept = [{"sent_at": sent, "first_token_at": first} for started_ns, sent, first in json.loads(path.read_text())
+            if window_ns[0] <= started_ns <= window_ns[1]]
+    ttft = sorted((r["first_token_at"] - r["sent_at"]) * 1000 - TTFT_MS for r in kept)
+    own = own_errors(kept, sends) if sends else {}
+    return {"bare_ttft_error_p50_ms": _pct(ttft, 0.5), "bare_ttft_error_p99_ms": _pct(ttft, 0.99),
+            "bare_ttft_error_p99_9_ms": _pct(ttft, 0.999),
+            **{f"bare_{k}": v for k, v in own.items() if k.startswith("own_ttft")}}
 
 
 def _print_levels(levels: list[dict]) -> None:
     print(f"{'target':>6} {'users':>5} {'burn':>5} {'cpu% k/l':>11} {'ttft p50 k/l':>13} {'ttft p99 k/l':>13} "
           f"{'p99.9 k/l':>13} {'itl p99 k/l':>13} {'ratio':>6} {'paired':>7} {'coal%':>6} {'self p99 k':>10} "
-          f"{'lag p99':>8} {'sim p99 k/l':>11}")
+          f"{'lag p99':>8} {'sim p99 k/l':>11} {'own p99 k/l':>13}")
     for lv in levels:
         k, lo = lv["kernel"], lv["loop"]
         pair = lambda key: f"{k.get(key)!s}/{lo.get(key)!s}"  # noqa: E731
@@ -189,7 +290,24 @@ def _print_levels(levels: list[dict]) -> None:
               f"{lv['ttft_p99_ratio_kernel_to_loop']!s:>6} "
               f"{k.get('paired_loop_ttft_error_p99_ms')!s:>7} "
               f"{'-' if coal is None else round(100 * coal, 1):>6} {self_p99!s:>10} {lag_p99!s:>8} "
-              f"{pair('simulator_ttft_error_p99_ms'):>11}")
+              f"{pair('simulator_ttft_error_p99_ms'):>11} {pair('own_ttft_error_p99_ms'):>13}")
+
+
+def _print_rows(rows: list[dict]) -> None:
+    print("own: first-token stamp minus the simulator's write of it (--send-log; the generator's error alone);"
+          " vs cfg: TTFT minus the configured 20 ms (the simulator's lateness included); bare: a FastHttpUser"
+          " timing its own first token; before: loadkit at --before")
+    print(f"{'users':>5} {'cpu%':>5} {'own p50/p99/p99.9 ms':>21} {'vs cfg p99':>10} {'trusted':>7} {'streams/s':>9} "
+          f"{'bare x':>6} {'bare own p99':>12} {'before cpu%':>11} {'before own p50/p99/p99.9':>24} "
+          f"{'before vs cfg':>13} {'before trusted':>14} {'sim p99':>7}")
+    for r in rows:
+        b = r.get("before") or {}
+        own = lambda d: f"{d.get('own_ttft_error_p50_ms')}/{d.get('own_ttft_error_p99_ms')}/{d.get('own_ttft_error_p99_9_ms')}"  # noqa: E731
+        print(f"{r['users']:>5} {r['generator_cpu_percent']:>5} {own(r):>21} {r.get('ttft_error_p99_ms')!s:>10} "
+              f"{r.get('trusted')!s:>7} {r['streams_per_s']:>9} {r.get('streams_ratio')!s:>6} "
+              f"{r.get('bare_own_ttft_error_p99_ms')!s:>12} {b.get('generator_cpu_percent')!s:>11} "
+              f"{own(b) if b else '-':>24} {b.get('ttft_error_p99_ms')!s:>13} {b.get('trusted')!s:>14} "
+              f"{r.get('simulator_ttft_error_p99_ms')!s:>7}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--levels", default="10,25,50,70,90", help="target generator CPU %% levels")
     ap.add_argument("--users", default="", help="by user counts instead of CPU levels (kernel clock only)")
     ap.add_argument("--bare", action="store_true", help="with --users: also the bare FastHttpUser streams ratio")
+    ap.add_argument("--before", default="", help="with --users: also run loadkit as at this git ref (before/after)")
     ap.add_argument("--calib-users", type=int, default=16, help="the upper calibration point (the lower: 2)")
     ap.add_argument("--max-users", type=int, default=12,
                     help="past this the burner makes up the CPU level (more users overload the simulator here)")
@@ -207,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     ov.FIXED_TTFT_MS = TTFT_MS  # the raw-socket client subtracts it
     load_before = os.getloadavg()
-    sim_proc, url = ov.start_simulator(["--profile", "fixed", "--fixed", SPEC])
+    args.send_log = Path(tempfile.mkdtemp(prefix="fidelity-")) / "sends.log"
+    sim_proc, url = ov.start_simulator(["--profile", "fixed", "--fixed", SPEC, "--send-log", str(args.send_log)])
     sim = psutil.Process(sim_proc.pid)
     result: dict = {"simulator": f"--profile fixed --fixed {SPEC}"}
     try:
@@ -232,8 +352,7 @@ def main(argv: list[str] | None = None) -> int:
               " bound); lag p99: kernel-measured read lag p99; sim p99: raw-socket TTFT err p99 during each run")
         _print_levels(result["levels"])
     else:
-        for r in result["rows"]:
-            print(json.dumps({k: v for k, v in r.items() if k not in ("self_measured", "loop_lag_ms")}))
+        _print_rows(result["rows"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     return 0

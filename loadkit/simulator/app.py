@@ -82,6 +82,8 @@ class Simulator:
         self.error_count = 0
         self.midstream_count = 0
         self.request_count = 0
+        # --send-log: line-buffered, one "received first_written" pair per stream (monotonic s, this host's clock)
+        self.send_log = open(config.send_log, "a", buffering=1) if config.send_log else None  # noqa: SIM115
         self.gateway = None
         if config.upstream:
             from loadkit.simulator.gateway import Gateway
@@ -97,7 +99,9 @@ class Simulator:
         )
 
     async def close(self) -> None:
-        """Release upstream connections (gateway mode)."""
+        """Release upstream connections (gateway mode) and the send log."""
+        if self.send_log is not None:
+            self.send_log.close()
         if self.gateway is not None:
             await self.gateway.close()
 
@@ -291,6 +295,8 @@ class Simulator:
             )
             if stream:
                 sent = await write_stream(plan, writer, headers)
+                if self.send_log is not None and plan.first_written_s is not None:
+                    self.send_log.write(f"{request.received_s:.7f} {plan.first_written_s:.7f}\n")
             else:
                 sent = await write_non_stream(plan, writer, headers)
         finally:

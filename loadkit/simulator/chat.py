@@ -45,6 +45,7 @@ class ChatPlan:
     corked: bool  # zero profile: one write for the whole stream
     midstream_after: int | None = None  # tokens sent before a mid-stream failure
     midstream_shape: str = "event-then-done"
+    first_written_s: float | None = None  # set by write_stream: when the first token went to the socket
 
     def usage(self, completion_tokens: int) -> dict:
         """Return the OpenAI usage object for this answer."""
@@ -116,6 +117,8 @@ async def write_stream(plan: ChatPlan, writer: ResponseWriter, headers: list) ->
             if writer.closed:
                 return sent
         writer.write_chunk(prefix + orjson.dumps(word + " ") + suffix)
+        if not sent:
+            plan.first_written_s = now_s()
         sent += 1
     if plan.midstream_after is not None and plan.midstream_after >= len(plan.words):
         await _fail_midstream(plan, writer)

@@ -65,6 +65,7 @@ class SimulatorConfig:
     model_map: dict[str, str] = field(default_factory=dict)
     task_success: dict[str, float] = field(default_factory=dict)
     usage_shape: str = "empty-choices"
+    send_log: str | None = None
 
     def fixed_for(self, model: str) -> FixedTiming:
         """Return the fixed timing of a model (per-model entry, else the global one)."""
@@ -141,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--model-map", action="append", default=[], help="gateway-name=upstream-name")
     a("--task-success", action="append", default=[], help="[model:]category=p")
     a("--usage-shape", choices=USAGE_SHAPES, default="empty-choices")
+    a("--send-log", help="append one line per stream: when the request was read and its first token written "
+                         "(monotonic s; bench/fidelity.py measures a generator's own error against it)")
     return p
 
 
@@ -227,8 +230,9 @@ def parse_args(argv: list[str] | None, environ: dict[str, str] | None = None) ->
     ns = build_parser().parse_args(argv)
     if not 0 <= ns.port <= 65535:
         raise _fail("--port", str(ns.port), "expected 0..65535 (0 picks a free port)")
-    if ns.port_file and not os.path.isdir(os.path.dirname(os.path.abspath(ns.port_file))):
-        raise _fail("--port-file", ns.port_file, "its directory does not exist; create it first")
+    for flag, path in (("--port-file", ns.port_file), ("--send-log", ns.send_log)):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise _fail(flag, path, "its directory does not exist; create it first")
     models = DEFAULT_MODELS
     if ns.models is not None:
         models = tuple(m.strip() for m in ns.models.split(",") if m.strip())
@@ -310,4 +314,5 @@ def parse_args(argv: list[str] | None, environ: dict[str, str] | None = None) ->
         model_map=model_map,
         task_success=_parse_task_success(ns.task_success),
         usage_shape=ns.usage_shape,
+        send_log=ns.send_log,
     )

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.support.simproc import start_simulator, timed_sse_events
-from tests.support.waits import hold_for
+from tests.support.waits import hold_for, wait_until
 
 TOL_MS = 2.0
 ATTEMPTS = 6
@@ -251,3 +251,24 @@ def test_gateway_mode_adds_overhead_and_relays_stream():
             non_stream = httpx.post(gateway.base_url + "/chat/completions", json=dict(BODY, model="mini"))
             assert non_stream.status_code == 200 and non_stream.json()["model"] == "gpt-4o-mini"
             assert gateway.stats()["chat_requests"] == {"mini": 7}
+
+
+def test_send_log_has_one_line_per_stream_with_the_first_token_write_on_this_hosts_clock(tmp_path):
+    """--send-log: "read first_written" per stream, CLOCK_MONOTONIC (time.perf_counter here is the same clock)."""
+    log = tmp_path / "sends.log"
+    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=30,itl_ms=1,tokens=3", "--cold-start-ms", "0",
+                         "--send-log", str(log)) as sim, httpx.Client(timeout=30) as client:
+        firsts = []
+        for _ in range(5):
+            _status, _headers, sent_at, events = timed_sse_events(sim.base_url + "/chat/completions", body, client=client)
+            firsts.append((sent_at, next(at for at, data in events if '"content":"' in data
+                                         and '"content":""' not in data)))
+        # a stream's line is written once its last byte is: the client can get there first
+        wait_until(lambda: len(log.read_text().splitlines()) >= 5, 10, what="five lines in the send log")
+    lines = [tuple(map(float, line.split())) for line in log.read_text().splitlines()]
+    assert len(lines) == 5
+    for (sent_at, first_read), (received, written) in zip(firsts, lines):
+        assert sent_at < received < first_read  # one clock across the two processes
+        assert 30.0 <= (written - received) * 1000  # the configured TTFT, never early
+        assert written <= first_read  # written before this client read it
