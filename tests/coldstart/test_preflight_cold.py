@@ -15,14 +15,13 @@ import json
 import pytest
 
 from tests.e2e.test_headless_run import only_summary, run_loadkit
-from tests.support.simproc import start_simulator
+from tests.support.simproc import fixed_args, start_simulator
 from tests.distributed.harness import DistributedRun
 
 TTFT_MS, ITL_MS, TOKENS, COLD_MS, IDLE_S = 20.0, 2.0, 4, 150.0, 20
 COLD_TOLERANCE_MS = 20.0
 MODELS = ("claude-4-haiku", "gpt-4o-mini")
-SIM_ARGS = ("--profile", "fixed", "--fixed", f"ttft_ms={TTFT_MS:g},itl_ms={ITL_MS:g},tokens={TOKENS}",
-            "--cold-start-ms", f"{COLD_MS:g}", "--idle-s", str(IDLE_S), "--error-rate", "0")
+SIM_ARGS = (*fixed_args(TTFT_MS, ITL_MS, TOKENS, cold_start_ms=COLD_MS), "--idle-s", str(IDLE_S), "--error-rate", "0")
 
 
 def _assert_preflight_is_the_cold_sample(summary: dict) -> None:

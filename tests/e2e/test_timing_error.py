@@ -12,15 +12,14 @@ import pytest
 
 from loadkit.core.readlag import coalesced_errors_ms
 from tests.e2e.test_headless_run import only_summary, run_loadkit
-from tests.support.simproc import start_simulator
+from tests.support.simproc import fixed_args, start_simulator
 
 TOKENS = 8
 
 
 @pytest.mark.parametrize("transport,clock", [("fasthttp", "kernel"), ("httpx", "loop")])
 def test_each_record_carries_its_read_lag_and_the_summary_counts_every_one(tmp_path, transport, clock):
-    with start_simulator("--profile", "fixed", "--fixed", f"ttft_ms=20,itl_ms=3,tokens={TOKENS}",
-                         "--cold-start-ms", "0") as sim:
+    with start_simulator(*fixed_args(20, 3, TOKENS)) as sim:
         proc = run_loadkit(["--host", sim.base_url, "--users", "4", "--spawn-rate", "4", "--run-time", "4s",
                             "--models", "gpt-4o-mini", "--transport", transport], tmp_path)
     assert proc.returncode in (0, 3), proc.stderr[-3000:]  # 3: a busy machine may make the run untrusted

@@ -16,7 +16,7 @@ from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.core.metrics import e2e_ms, itl_ms, ttft_ms
 from loadkit.transport import TransportOptions, make_transport
 from tests.support.servers import free_port
-from tests.support.simproc import start_simulator
+from tests.support.simproc import fixed_args, start_simulator
 
 TRANSPORTS = ["fasthttp", "httpx"]
 TTFT, ITL, TOKENS = 60.0, 15.0, 12
@@ -34,8 +34,7 @@ MSG = [{"role": "user", "content": "Say something."}]
 
 @pytest.fixture(scope="module")
 def fixed_sim():
-    with start_simulator("--profile", "fixed", "--fixed", f"ttft_ms={TTFT:g},itl_ms={ITL:g},tokens={TOKENS}",
-                         "--cold-start-ms", "0", "--api-key", "sk-test-key-123") as sim:
+    with start_simulator(*fixed_args(TTFT, ITL, TOKENS), "--api-key", "sk-test-key-123") as sim:
         yield sim
 
 

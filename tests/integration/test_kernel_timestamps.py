@@ -19,7 +19,7 @@ import pytest
 from loadkit.client.chat import ChatClient, ChatRequest
 from loadkit.core.metrics import ttft_ms
 from loadkit.transport import TransportOptions, make_transport
-from tests.support.simproc import start_simulator
+from tests.support.simproc import fixed_args, start_simulator
 
 TTFT, ITL, TOKENS = 60.0, 15.0, 4
 TOL_MS = 3.0
@@ -31,8 +31,7 @@ MSG = [{"role": "user", "content": "Say something."}]
 
 @pytest.fixture(scope="module")
 def fixed_sim():
-    with start_simulator("--profile", "fixed", "--fixed", f"ttft_ms={TTFT:g},itl_ms={ITL:g},tokens={TOKENS}",
-                         "--cold-start-ms", "0", "--error-rate", "0") as sim:
+    with start_simulator(*fixed_args(TTFT, ITL, TOKENS), "--error-rate", "0") as sim:
         yield sim
 
 

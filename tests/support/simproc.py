@@ -128,6 +128,12 @@ class SimProcess:
         self.stop()
 
 
+def fixed_args(ttft_ms: float, itl_ms: float, tokens: int, cold_start_ms: float = 0) -> tuple[str, ...]:
+    """The flags of a fixed-timing simulator (``--profile fixed``), no cold start unless asked."""
+    return ("--profile", "fixed", "--fixed", f"ttft_ms={ttft_ms:g},itl_ms={itl_ms:g},tokens={tokens}",
+            "--cold-start-ms", f"{cold_start_ms:g}")
+
+
 def start_simulator(*args: str, env: dict[str, str] | None = None) -> SimProcess:
     """Start the simulator with extra flags on a free port; use as a context manager."""
     return SimProcess(tuple(args), env).start()
