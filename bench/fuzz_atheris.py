@@ -12,6 +12,7 @@ bench/results/crash-<target>-* for replay with tests/hardening/fuzz_targets.py.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -55,6 +56,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=60, help="per target")
     parser.add_argument("--target", action="append", help="one target (repeatable); default: all")
+    parser.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once (each is its own process)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--json", default=str(RESULTS / "fuzz_atheris.json"))
@@ -71,7 +73,9 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from tests.hardening.fuzz_targets import TARGETS
 
-    rows = [run(t, args.seconds) for t in (args.target or list(TARGETS))]
+    targets = args.target or list(TARGETS)
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        rows = list(pool.map(lambda t: run(t, args.seconds), targets))
     print(f"{'target':<14} {'seconds':>7} {'executions':>11} {'cov edges':>9}  result")
     for r in rows:
         print(f"{r['target']:<14} {r['seconds']:>7} {r['executions']:>11} {r['coverage_edges']:>9}  "

@@ -350,7 +350,8 @@ def test_client_over_real_sockets_turns_any_payload_into_a_record(payload_server
 
 
 def test_atheris_smoke_finds_no_crash_in_any_target(tmp_path):
-    """A short atheris run (2 s per target, for the suite's time); bench/fuzz_atheris.py runs longer."""
+    """A short atheris run (2 s per target, two targets at once, for the suite's time); bench/fuzz_atheris.py runs
+    longer."""
     try:
         import atheris  # noqa: F401
     except ImportError:
@@ -361,7 +362,8 @@ def test_atheris_smoke_finds_no_crash_in_any_target(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "fuzz.json"
-    proc = subprocess.run([sys.executable, str(root / "bench" / "fuzz_atheris.py"), "--seconds", "2", "--json", str(out)],
+    proc = subprocess.run([sys.executable, str(root / "bench" / "fuzz_atheris.py"), "--seconds", "2", "--jobs", "2",
+                           "--json", str(out)],
                           cwd=root, capture_output=True, text=True, timeout=120)
     rows = json.loads(out.read_text())
     assert proc.returncode == 0, proc.stdout + "".join(r["crash_tail"] for r in rows)
