@@ -1,13 +1,21 @@
-"""Master + 2 workers as real subprocesses: the merged summary is exact."""
+"""Master + 2 workers as real subprocesses: the merged summary is exact, the master's report has its over-time
+plots, and recompute gives the live summary back (one 2-worker run for all three)."""
 
 from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.support.simproc import start_simulator
+from tests.support.summaries import chart_specs_of, differences, read
 
-from .harness import DistributedRun
+from .harness import REPO_ROOT, DistributedRun
 
 pytestmark = pytest.mark.slow
 
@@ -37,10 +45,26 @@ def fixed_sim():
         yield sim
 
 
-def test_two_workers_merge_equals_what_the_simulator_served(fixed_sim, tmp_path):
-    run = DistributedRun(tmp_path, "merge-2w", fixed_sim.base_url)
-    code = run.run_with_workers(2, users=8, run_time="8s")
-    served = fixed_sim.stats()
+@dataclass
+class TwoWorkerRun:
+    run: DistributedRun
+    code: int
+    served: dict
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def two_worker_run(tmp_path_factory) -> TwoWorkerRun:
+    """One 11 s run of 8 users on 2 workers (long enough for two 5 s windows), shared by the tests below."""
+    root = tmp_path_factory.mktemp("merge-2w")
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=40,itl_ms=5,tokens=8", "--seed", "7") as sim:
+        run = DistributedRun(root, "merge-2w", sim.base_url)
+        code = run.run_with_workers(2, users=8, run_time="11s", timeout_s=120)
+        return TwoWorkerRun(run, code, sim.stats(), root)
+
+
+def test_two_workers_merge_equals_what_the_simulator_served(two_worker_run):
+    run, code, served = two_worker_run.run, two_worker_run.code, two_worker_run.served
     assert code == 0, run.master.log()[-3000:]
     # in all and per model, the merge equals what the simulator served
     summary = run.assert_served_exactly(served, min_attempts=100)
@@ -106,3 +130,43 @@ def test_processes_workers_on_one_machine_keep_separate_uncorrupted_records(fixe
     assert len(records) == attempts > 0
     preflight = sum(summary["preflight"]["requests_by_model"].values())
     assert attempts + preflight == fixed_sim.stats()["chat_requests_total"]
+
+
+def test_two_worker_run_report_has_plots_and_recompute_equals_live(two_worker_run):
+    run, code, tmp_path = two_worker_run.run, two_worker_run.code, two_worker_run.root
+    assert code == 0, run.master.log()[-3000:]
+    live = run.summary()
+    master_dir = tmp_path / "master" / run.run_id
+    assert live["workers"]["finished"] == 2 and live["totals"]["requests"] > 100
+
+    # The master has no records of its own: its over-time plots come from the windows the workers sent.
+    windows = live["windows"]["windows"]
+    assert len(windows) >= 2
+    for model, block in live["models"].items():
+        assert sum(w["models"].get(model, {}).get("requests", 0) for w in windows) == block["requests"], model
+    assert windows[-1]["length_s"] <= live["windows"]["bin_s"]
+    html = (master_dir / "report.html").read_text(encoding="utf-8")
+    assert "No records.jsonl.gz" not in html
+    specs = {s["id"]: s for s in chart_specs_of(html)}
+    for chart in ("e2e_ms", "ttft_ms", "requests", "output_tokens"):
+        values = [v for s in specs[chart]["series"] for v in s["values"] if v]
+        assert values, f"{chart} plot is empty"
+    # requests/s over time, summed over the windows' real lengths, gives back every request
+    served = sum(v * w for s in specs["requests"]["series"] for v, w in zip(s["values"], specs["requests"]["window_s"])
+                 if v)
+    assert served == pytest.approx(live["totals"]["requests"], abs=live["totals"]["requests"] * 0.05)
+
+    # Recompute on the master: each worker's records collected under results/<run>/workers/<id>/
+    copy = tmp_path / "copy" / run.run_id
+    shutil.copytree(master_dir, copy)
+    for node in ("worker0", "worker1"):
+        for worker_dir in (tmp_path / node / run.run_id / "workers").iterdir():
+            shutil.copytree(worker_dir, copy / "workers" / worker_dir.name)
+    out = subprocess.run([sys.executable, "-m", "loadkit.cli", "report", "recompute", str(copy)], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    recomputed = read(copy / "summary.json")
+    assert differences(live, recomputed) == []
+    for model, block in recomputed["models"].items():
+        # rebuilt from the records' activity, not copied: the gateway saw no more cold starts than the workers marked
+        assert 1 <= block["cold_start"]["count_all_workers"] <= block["cold_start"]["count"], model
