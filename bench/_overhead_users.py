@@ -8,6 +8,7 @@ every body to its end so the keep-alive connection is reused.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -76,20 +77,31 @@ class _FastStreamUser(FastHttpUser):
         started_ns, start = time.time_ns(), time.perf_counter()
         with self.client.post(PATH, data=STREAM_BODY, headers=HEADERS, name="chat", stream=True,
                               catch_response=True) as resp:
+            head, first = _read_to_first_token(resp) if TTFT_FILE else (b"", None)
             chunks = resp.iter_content(chunk_size=64 * 1024, decode_content=False)
-            first: list[float] = []
-            if self.count(_first_token_read(chunks, first) if TTFT_FILE else chunks) == 0:
+            if self.count(itertools.chain((head,), chunks)) == 0:
                 resp.failure(self.nothing)
-            elif first:
-                _TTFTS.append((started_ns, start, first[0]))
+            elif first is not None:
+                _TTFTS.append((started_ns, start, first))
 
 
-def _first_token_read(chunks, first: list[float]):
-    """The chunks, noting when the first one with content was read (bench/fidelity.py's bare TTFT)."""
-    for chunk in chunks:
-        if not first and b'"content":"' in chunk.replace(b'"content":""', b""):
-            first.append(time.perf_counter())
-        yield chunk
+def _read_to_first_token(resp) -> tuple[bytes, float | None]:
+    """The body up to the first token's line, as it arrives, and when that line was read (bench/fidelity.py).
+
+    geventhttpclient's ``read(n)`` returns once it holds n bytes or the body ended: with iter_content's 64 KiB
+    the first token would be "read" at the end of the stream. So this takes what the parser holds, else one
+    ``recv`` of whatever arrived (what ``read`` does inside), until a line with content is in."""
+    raw = resp._response
+    head = bytearray()
+    while True:
+        if not raw._body_buffer:
+            if raw.message_complete or raw._sock is None:
+                return bytes(head), None
+            raw.feed(raw._sock.recv(raw.block_size))
+        head += raw._body_buffer
+        del raw._body_buffer[:]
+        if b'"content":"' in head.replace(b'"content":""', b"") and head.endswith(b"\n"):
+            return bytes(head), time.perf_counter()
 
 
 class FastStream(_FastStreamUser):

@@ -116,9 +116,9 @@ async def write_stream(plan: ChatPlan, writer: ResponseWriter, headers: list) ->
             await sleep_until(deadline)
             if writer.closed:
                 return sent
-        writer.write_chunk(prefix + orjson.dumps(word + " ") + suffix)
         if not sent:
-            plan.first_written_s = now_s()
+            plan.first_written_s = now_s()  # just before the write: the kernel's receive stamp comes after it
+        writer.write_chunk(prefix + orjson.dumps(word + " ") + suffix)
         sent += 1
     if plan.midstream_after is not None and plan.midstream_after >= len(plan.words):
         await _fail_midstream(plan, writer)
