@@ -23,7 +23,6 @@ before/after table comes from one machine in one sitting. fc941fb is the last co
 from __future__ import annotations
 
 import argparse
-import bisect
 import gzip
 import json
 import os
@@ -39,6 +38,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import overhead as ov  # noqa: E402
 
+from loadkit.studies.calibrate import own_ttft_errors, read_send_log  # noqa: E402
+
 TTFT_MS, ITL_MS, TOKENS = 20.0, 2.0, 16
 SPEC = f"ttft_ms={TTFT_MS:g},itl_ms={ITL_MS:g},tokens={TOKENS}"
 RESULTS = ov.BENCH / "results" / "fidelity.json"
@@ -51,46 +52,15 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ov._pct(values, q), 3) if values else None
 
 
-def read_send_log(path: Path) -> list[tuple[float, float]]:
-    """The simulator's --send-log: (request read, first token written) per stream, monotonic s, by read time."""
-    if not path.exists():
-        return []
-    pairs = [tuple(map(float, line.split())) for line in path.read_text().splitlines() if line.count(" ") == 1]
-    return sorted(pairs)
-
-
 def own_errors(records: list[dict], sends: list[tuple[float, float]]) -> dict:
-    """The generator's own first-token error, net of the simulator's: its stamp minus when the simulator wrote it.
-
-    Each record is matched to the first stream the simulator read at or after the record's ``sent_at``
-    (one clock: CLOCK_MONOTONIC is shared by the processes of one host), within MATCH_S. Two requests
-    sent within a fraction of a millisecond can swap; the error that adds is at most their spacing.
-    What is left is the generator's own: loopback transit (tens of us), a late read, a coalesced read.
-    """
-    received = [r for r, _ in sends]
-    first_error, send_lag, sim_late = [], [], []
-    used: set[int] = set()
-    for rec in sorted(records, key=lambda r: r["sent_at"]):
-        i = bisect.bisect_left(received, rec["sent_at"])
-        while i < len(received) and i in used:
-            i += 1
-        if i >= len(received) or received[i] - rec["sent_at"] > MATCH_S:
-            continue
-        used.add(i)
-        first_error.append((rec["first_token_at"] - sends[i][1]) * 1000)
-        send_lag.append((received[i] - rec["sent_at"]) * 1000)
-        sim_late.append((sends[i][1] - received[i]) * 1000 - TTFT_MS)
-    first_error.sort()
-    send_lag.sort()
-    sim_late.sort()
-    return {"own_matched": len(first_error), "own_ttft_error_p50_ms": _pct(first_error, 0.5),
-            "own_ttft_error_p99_ms": _pct(first_error, 0.99), "own_ttft_error_p99_9_ms": _pct(first_error, 0.999),
-            "own_ttft_error_max_ms": round(first_error[-1], 3) if first_error else None,
-            "send_to_read_p99_ms": _pct(send_lag, 0.99),
-            "simulator_late_p50_ms": _pct(sim_late, 0.5), "simulator_late_p99_ms": _pct(sim_late, 0.99)}
-
-
-MATCH_S = 0.005
+    """The generator's own first-token error (loadkit.studies.calibrate.own_ttft_errors), flat for the table."""
+    out = own_ttft_errors([(r["sent_at"], r["first_token_at"]) for r in records], sends)
+    own, sim = out["own_ms"], out["simulator_ttft_ms"]
+    late = lambda v: None if v is None else round(v - TTFT_MS, 3)  # noqa: E731
+    return {"own_matched": out["matched"], "own_ttft_error_p50_ms": own["p50"], "own_ttft_error_p99_ms": own["p99"],
+            "own_ttft_error_p99_9_ms": own["p99.9"], "own_ttft_error_max_ms": own["max"],
+            "send_to_read_p99_ms": out["send_to_read_ms"]["p99"],
+            "simulator_late_p50_ms": late(sim["p50"]), "simulator_late_p99_ms": late(sim["p99"])}
 
 
 def true_errors(records_path: Path, window_ns: list[int], sends: list[tuple[float, float]] | None = None) -> dict:

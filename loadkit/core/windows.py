@@ -102,7 +102,13 @@ class WindowStats:
 
     def add(self, r: RequestRecord) -> None:
         key = int(math.floor(done_wall_s(r) / self.window_s))
-        self.cells.setdefault(key, {}).setdefault(r.model, WindowCell()).add(r)
+        models = self.cells.get(key)
+        if models is None:
+            models = self.cells[key] = {}
+        cell = models.get(r.model)
+        if cell is None:  # not setdefault(model, WindowCell()): that builds three histograms per attempt
+            cell = models[r.model] = WindowCell()
+        cell.add(r)
         self._dirty.add(key)
 
     def add_many(self, records: Iterable[RequestRecord]) -> None:
@@ -115,7 +121,9 @@ class WindowStats:
         for key, models in other.cells.items():
             mine = self.cells.setdefault(key, {})
             for model, cell in models.items():
-                mine.setdefault(model, WindowCell()).merge(cell)
+                if model not in mine:
+                    mine[model] = WindowCell()
+                mine[model].merge(cell)
 
     def replace(self, other: "WindowStats") -> None:
         """Take ``other``'s windows as the newest copy of those windows (one worker's cumulative cells)."""

@@ -8,7 +8,7 @@ import pytest
 
 from loadkit.cli.calibrate import HEADER, levels_up_to, main as calibrate_main
 from loadkit.core.records import RequestRecord
-from loadkit.studies.calibrate import FixedTimings, raw_socket_ttft_ms, timing_errors
+from loadkit.studies.calibrate import FixedTimings, own_ttft_errors, raw_socket_ttft_ms, timing_errors
 from tests.support.simproc import start_simulator
 
 TIMINGS = FixedTimings(ttft_ms=20.0, itl_ms=2.0, tokens=4)
@@ -37,6 +37,17 @@ def test_timing_errors_leave_out_cold_and_failed_requests_and_the_edges():
     errors = timing_errors(records, TIMINGS, edge_s=1.5)
     # sent at 100..109, done ~20 ms later: edges keep 102..107, minus the cold and the failed one
     assert errors["ttft"]["count"] == 4
+
+
+def test_own_errors_match_each_request_to_the_stream_the_simulator_read_next():
+    # two requests 0.2 ms apart, one never read (the simulator logged nothing for it within 5 ms)
+    pairs = [(10.0000, 10.0215), (10.0002, 10.0230), (20.0, 20.030)]
+    sends = [(10.0001, 10.0210), (10.0003, 10.0220), (20.009, 20.029)]
+    out = own_ttft_errors(pairs, sends)
+    assert out["matched"] == 2
+    assert out["own_ms"]["p50"] == pytest.approx(0.75) and out["own_ms"]["max"] == pytest.approx(1.0)
+    assert out["send_to_read_ms"]["max"] == pytest.approx(0.1)
+    assert out["simulator_ttft_ms"]["p50"] == pytest.approx(21.3)  # (20.9 + 21.7) / 2
 
 
 def test_levels_double_up_to_the_planned_concurrency():
@@ -69,6 +80,14 @@ def test_calibrate_command_prints_the_error_table_and_writes_calibration_json(tm
     assert ttft["p50"] > -0.5  # a generator never sees a token before it is sent
     assert level["simulator_ttft_error_ms"]["count"] > 5
     assert doc["max_users_per_process"] in (None, 1) and (doc["max_users_per_process"] == 1) == level["passed"]
+    # the generator's own error, from the simulator's send log: nearly every windowed request matched, the
+    # stamp never before the simulator's write (kernel receive times: loopback transit, tens of us, at the median)
+    own = level["generator_own_ttft_error_ms"]
+    assert level["judged_by"] == "own" and level["own_matched"] >= 0.9 * ttft["count"], level
+    assert -0.05 <= own["p50"] < 1.0, own
+    assert level["simulator_own_ttft_ms"]["p50"] >= 20.0  # the simulator never writes the first token early
+    assert level["passed"] == (own["p99"] < 1.0)
+    assert "own p50" in printed
 
 
 def test_calibrate_rejects_bad_fixed_timings_before_any_load(capsys):
