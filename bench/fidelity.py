@@ -26,6 +26,7 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -202,13 +203,42 @@ def by_users(url: str, sim: psutil.Process, args, tmp: str) -> list[dict]:
     rows = []
     tree = _worktree(args.before, tmp) if args.before else None
     try:
-        for users in [int(u) for u in args.users.split(",")]:
-            rows.append(_users_row(url, sim, users, args, tmp, tree))
+        for repeat in range(args.repeats):  # interleaved: a noisy minute hits every user count alike
+            for users in [int(u) for u in args.users.split(",")]:
+                rows.append({"repeat": repeat, **_users_row(url, sim, users, args, tmp, tree)})
     finally:
         if tree is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ov.ROOT, check=False,
                            capture_output=True)
     return rows
+
+
+def median_rows(rows: list[dict]) -> list[dict]:
+    """Per user count, the median of each number over the repeats (nested dicts too): the table's rows."""
+    out = []
+    for users in sorted({r["users"] for r in rows}):
+        group = [r for r in rows if r["users"] == users]
+        out.append(_median_of(group))
+    return out
+
+
+def _median_of(dicts: list[dict]) -> dict:
+    merged: dict = {}
+    for key in dicts[0]:
+        values = [d.get(key) for d in dicts]
+        if all(isinstance(v, dict) for v in values):
+            merged[key] = _median_of(values)
+        elif all(isinstance(v, bool) for v in values):
+            merged[key] = f"{sum(values)}/{len(values)}"  # e.g. trusted in 2 of 3 repeats
+        elif any(_number(v) for v in values) and all(_number(v) or v is None for v in values):
+            merged[key] = round(statistics.median([v for v in values if v is not None]), 3)
+        else:
+            merged[key] = values[0]
+    return merged
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _users_row(url: str, sim: psutil.Process, users: int, args, tmp: str, tree: Path | None) -> dict:
@@ -295,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--levels", default="10,25,50,70,90", help="target generator CPU %% levels")
     ap.add_argument("--users", default="", help="by user counts instead of CPU levels (kernel clock only)")
     ap.add_argument("--bare", action="store_true", help="with --users: also the bare FastHttpUser streams ratio")
+    ap.add_argument("--repeats", type=int, default=1, help="with --users: repeat each run, the table shows medians")
     ap.add_argument("--before", default="", help="with --users: also run loadkit as at this git ref (before/after)")
     ap.add_argument("--calib-users", type=int, default=16, help="the upper calibration point (the lower: 2)")
     ap.add_argument("--max-users", type=int, default=12,
@@ -332,7 +363,10 @@ def main(argv: list[str] | None = None) -> int:
               " bound); lag p99: kernel-measured read lag p99; sim p99: raw-socket TTFT err p99 during each run")
         _print_levels(result["levels"])
     else:
-        _print_rows(result["rows"])
+        result["medians"] = median_rows(result["rows"])
+        if args.repeats > 1:
+            print(f"medians of {args.repeats} repeats")
+        _print_rows(result["medians"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     return 0
