@@ -30,7 +30,9 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -70,6 +72,10 @@ def _percentiles_ms(values: list[float]) -> dict[str, float | None]:
     return {"p50": at(50), "p95": at(95), "p99": at(99), "max": round(s[-1], 3)}
 
 
+def _in_place(fn: Callable[..., Any], args: tuple) -> Any:
+    return fn(*args)
+
+
 class Sink:
     """Records file + points target behind one bounded, never-blocking buffer."""
 
@@ -83,8 +89,13 @@ class Sink:
         flush_interval_s: float = 1.0,
         backoff_initial_s: float = 0.25,
         backoff_max_s: float = 4.0,
+        run_io: Callable[..., Any] | None = None,
     ) -> None:
         self.writer = writer
+        # run_io(fn, args): runs fn(*args) where it cannot hold up requests (the locust layer passes gevent's
+        # thread pool: zlib and the file write release the GIL, so compressing records.jsonl.gz runs beside the
+        # event loop, not on it); by default in place
+        self._run_io = run_io or _in_place
         self.run_id = run_id
         self.worker = worker
         self.bound = max(1, int(buffer_points))
@@ -289,13 +300,13 @@ class Sink:
                 else:
                     lines.append(item)
             if json_lines:
-                records_file.write(b"\n".join(json_lines) + b"\n")
+                self._run_io(records_file.write, (b"\n".join(json_lines) + b"\n",))
                 self.records_written += len(json_lines)
             self._add_pending(lines)
             if taken:
                 time.sleep(_YIELD_S)  # let requests run between slices (gevent: a timer, so sockets are polled)
         if records_file is not None:
-            records_file.flush()
+            self._run_io(records_file.flush, ())
         self._wake_writer.set()  # once per pass: one write of many slices, not one per slice
 
     def _add_pending(self, lines: list[str]) -> None:
