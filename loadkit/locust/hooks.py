@@ -138,6 +138,7 @@ def _on_init(environment, **_kw) -> None:
     set_runtime(rt)
     runner = environment.runner
     if role == "worker":
+        signals.leave_sigint_to_master(environment)  # `locust --processes N` + Ctrl-C: the master drains
         runner.register_message("loadkit_run", _on_run_message)
         runner.register_message("loadkit_flush", _on_flush_request)
         runner.register_message("loadkit_workers", _on_workers_message)

@@ -21,7 +21,7 @@ import time
 import gevent
 from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner
 
-__all__ = ["install", "before_finish", "after_finish", "is_live"]
+__all__ = ["install", "leave_sigint_to_master", "before_finish", "after_finish", "is_live"]
 
 log = logging.getLogger("loadkit")
 
@@ -61,6 +61,24 @@ def install(rt, runner) -> None:
         hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt)
 
     signal.signal(signal.SIGINT, on_sigint)
+
+
+def leave_sigint_to_master(environment) -> None:
+    """A worker forked by ``locust --processes N`` (no ``--worker``): ignore SIGINT.
+
+    A terminal's Ctrl-C goes to the whole process group, the forked workers too, and a worker that quits on it
+    sends no final report: its requests since the last 3 s report were lost. Its master drains on the same
+    Ctrl-C and has it stop its users and report, as at any stop. SIGTERM still ends a worker as before. Not
+    for ``--worker --processes N`` (workers of a master elsewhere; their parent leaves Ctrl-C to them)."""
+    import os
+    import sys
+
+    options = getattr(environment, "parsed_options", None)
+    if not getattr(options, "processes", None):
+        return
+    worker_asked = "--worker" in sys.argv or os.environ.get("LOCUST_MODE_WORKER", "").lower() in ("1", "true")
+    if not worker_asked and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _note(rt, runner, name: str) -> None:

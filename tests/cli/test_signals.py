@@ -78,12 +78,13 @@ def _locust_env(tmp_path: Path, run_id: str) -> dict[str, str]:
     return env
 
 
-def _start_locust(tmp_path: Path, sim, run_id: str, stop_timeout_s: int) -> tuple[subprocess.Popen, Path]:
+def _start_locust(tmp_path: Path, sim, run_id: str, stop_timeout_s: int,
+                  *extra: str) -> tuple[subprocess.Popen, Path]:
     log_path = tmp_path / "locust.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "-u", str(USERS),
                                  "-r", str(USERS), "-t", "300s", "--host", sim.base_url,
-                                 "--stop-timeout", str(stop_timeout_s)],
+                                 "--stop-timeout", str(stop_timeout_s), *extra],
                                 cwd=ROOT, env=_locust_env(tmp_path, run_id), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     return proc, log_path
@@ -140,6 +141,31 @@ def test_plain_locust_drains_in_flight_requests_on_a_signal_and_exits_143_or_130
     assert outcomes["interrupted"] == 0, outcomes
     assert summary["totals"]["requests"] == outcomes["ok"] == served["chat_requests_total"] >= USERS
     assert summary["duration_s"] >= TTFT_MS / 1000  # the run lasted until its in-flight requests ended
+    assert served["in_flight"] == 0
+
+
+def test_ctrl_c_to_locust_processes_drains_the_forked_workers_and_keeps_their_final_reports(tmp_path):
+    """`locust --processes 2` at a terminal: Ctrl-C reaches the whole process group, the forked workers too. They
+    leave the stop to their master (which has them stop their users and send final reports), so nothing is lost."""
+    from tests.support.simproc import start_simulator
+
+    with start_simulator(*FIXED_SIM) as sim:
+        proc, log_path = _start_locust(tmp_path, sim, "procs", 30, "--processes", "2")
+        try:
+            poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
+            os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: master and both workers get it
+            code = _wait_exit(proc, 60, log_path)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        served = sim.stats()
+    assert code == 130, log_path.read_text()[-3000:]
+    summary = _check_interrupted_results(tmp_path / "results" / "procs", "SIGINT", 130)
+    assert summary["workers"]["finished"] == 2 and not summary["workers"].get("lost"), summary["workers"]
+    outcomes = summary["totals"]["outcomes"]
+    assert outcomes["interrupted"] == 0, outcomes
+    assert summary["totals"]["requests"] == outcomes["ok"] == served["chat_requests_total"] >= USERS
     assert served["in_flight"] == 0
 
 
