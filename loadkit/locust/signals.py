@@ -64,7 +64,7 @@ def install(rt, runner) -> None:
 
 
 def leave_sigint_to_master(environment) -> None:
-    """A worker forked by ``locust --processes N`` (no ``--worker``): ignore SIGINT.
+    """A worker forked by ``locust --processes N`` (no ``--worker``): leave the first SIGINT to the master.
 
     A terminal's Ctrl-C goes to the whole process group, the forked workers too, and a worker that quits on it
     sends no final report: its requests since the last 3 s report were lost. Its master drains on the same
@@ -78,7 +78,10 @@ def leave_sigint_to_master(environment) -> None:
         return
     worker_asked = "--worker" in sys.argv or os.environ.get("LOCUST_MODE_WORKER", "").lower() in ("1", "true")
     if not worker_asked and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        def first_to_master(_signum, _frame) -> None:  # a second Ctrl-C (the master's "at once") ends it too
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        signal.signal(signal.SIGINT, first_to_master)
 
 
 def _note(rt, runner, name: str) -> None:

@@ -90,6 +90,18 @@ def _start_locust(tmp_path: Path, sim, run_id: str, stop_timeout_s: int,
     return proc, log_path
 
 
+def _signal_when_in_flight(proc: subprocess.Popen, log_path: Path, sim, send) -> int:
+    """Once USERS requests are in flight, ``send()`` the signal; the exit code (the process group killed if not)."""
+    try:
+        poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
+        send()
+        return _wait_exit(proc, 60, log_path)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
 def _wait_exit(proc: subprocess.Popen, timeout_s: float, log_path: Path) -> int:
     try:
         return proc.wait(timeout_s)
@@ -123,14 +135,8 @@ def test_plain_locust_drains_in_flight_requests_on_a_signal_and_exits_143_or_130
 
     with start_simulator(*FIXED_SIM) as sim:
         proc, log_path = _start_locust(tmp_path, sim, "plain", stop_timeout_s=30)
-        try:
-            poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
-            proc.send_signal(signum)  # `docker stop` / Kubernetes (SIGTERM), a terminal's Ctrl-C (SIGINT)
-            code = _wait_exit(proc, 60, log_path)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        # `docker stop` / Kubernetes (SIGTERM), a terminal's Ctrl-C (SIGINT)
+        code = _signal_when_in_flight(proc, log_path, sim, lambda: proc.send_signal(signum))
         served = sim.stats()
     assert code == expected_code, log_path.read_text()[-3000:]
     _check_log(log_path, expected_code)
@@ -151,14 +157,8 @@ def test_ctrl_c_to_locust_processes_drains_the_forked_workers_and_keeps_their_fi
 
     with start_simulator(*FIXED_SIM) as sim:
         proc, log_path = _start_locust(tmp_path, sim, "procs", 30, "--processes", "2")
-        try:
-            poll(lambda: sim.stats()["in_flight"] == USERS, 60, f"{USERS} requests in flight")
-            os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: master and both workers get it
-            code = _wait_exit(proc, 60, log_path)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        # a terminal's Ctrl-C: master and both workers get it
+        code = _signal_when_in_flight(proc, log_path, sim, lambda: os.killpg(proc.pid, signal.SIGINT))
         served = sim.stats()
     assert code == 130, log_path.read_text()[-3000:]
     summary = _check_interrupted_results(tmp_path / "results" / "procs", "SIGINT", 130)
