@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -230,6 +231,15 @@ def _on_test_start(environment, **_kw) -> None:
             rt.sink.submit_run_event("start", {"users": rt.settings.users})
     if not rt.trust.running:
         rt.trust.start(rt)
+    _freeze_startup_heap()
+
+
+def _freeze_startup_heap() -> None:
+    """What exists before the users spawn (modules, settings, preflight) lives for the whole run: collect once now
+    and move it out of the collector's scans. A full collection in the run then scans only the run's own objects
+    (measured at 80 req/s: one 28-36 ms gen-2 pause in the first second, and schedule lag max 52 ms, without this)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _on_test_stop(environment, **_kw) -> None:
