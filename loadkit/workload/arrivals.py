@@ -21,11 +21,21 @@ import math
 import random
 from collections.abc import Callable
 
+from loadkit.core.trust import MAX_CPU_PERCENT, MAX_SCHEDULE_LAG_P99_MS
+
 __all__ = [
     "ArrivalSchedule",
     "ThinkTime",
     "share",
+    "assess_schedule",
+    "MAX_TRUSTED_LAG_P99_MS",
+    "MAX_TRUSTED_CPU_PERCENT",
 ]
+
+# The public names of the run's trust limits (kept for locustfiles that import them): one set of limits,
+# loadkit.core.trust's, which is what judges every run.
+MAX_TRUSTED_LAG_P99_MS = MAX_SCHEDULE_LAG_P99_MS
+MAX_TRUSTED_CPU_PERCENT = MAX_CPU_PERCENT
 
 
 def share(rate_total: float, n_workers: int, worker_index: int, n_users: int) -> float:
@@ -115,3 +125,25 @@ class ThinkTime:
         if self.mean_s == 0 or self.kind == "fixed":
             return self.mean_s
         return self._rng.expovariate(1.0 / self.mean_s)
+
+
+def assess_schedule(lag_p99_ms: float | None, cpu_percent: float | None) -> list[str]:
+    """Warnings that make a run untrusted (empty list: the generator kept its schedule), by the run's own limits
+    (loadkit.core.trust); a run's summary is judged by ``loadkit.core.trust.judge``, which also weighs loop lag,
+    CPU over time and the timing error.
+
+    ``lag_p99_ms`` is the p99 of sent - intended (ms) of an open-loop run
+    (None for closed loop); ``cpu_percent`` the generator's peak CPU use.
+    """
+    warnings: list[str] = []
+    if lag_p99_ms is not None and lag_p99_ms > MAX_TRUSTED_LAG_P99_MS:
+        warnings.append(
+            f"schedule lag p99 is {lag_p99_ms:.1f} ms (> {MAX_TRUSTED_LAG_P99_MS:g} ms): the load generator could not "
+            "send on time, so latencies and rates are not trustworthy; add workers or lower the rate"
+        )
+    if cpu_percent is not None and cpu_percent > MAX_TRUSTED_CPU_PERCENT:
+        warnings.append(
+            f"load generator CPU reached {cpu_percent:.0f} % (> {MAX_TRUSTED_CPU_PERCENT:g} %): measured latencies "
+            "include the generator's own queueing; add workers or lower the rate"
+        )
+    return warnings
