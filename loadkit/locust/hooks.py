@@ -207,6 +207,7 @@ def _on_test_start(environment, **_kw) -> None:
         sessions.on_test_start(rt)  # a web UI start after an earlier one: new run id, fresh stats
     _apply_ui_settings(rt, environment)
     rt.budget = RequestBudget()  # --max-requests counts from each start
+    rt.stopping.clear()  # a web UI start after a stop
     if rt.role in ("local", "master") and not finish.preflight_at_start(rt, environment):
         sessions.cancel_run()  # nothing ran: no results folder for it
         gevent.spawn_later(0, environment.runner.stop)
@@ -314,6 +315,7 @@ def _collect_final_snapshots(rt: Runtime, environment) -> list[str]:
 
 def _on_test_stopping(environment, **_kw) -> None:
     rt = get_runtime()
+    rt.stopping.set()  # users waiting for an open-loop arrival due after the stop end now (ChatUser)
     if rt.role != "master" or rt.final_collected is not None:
         return
     rt.final_collected = []  # guards re-entry: Locust may call stop() again while we wait

@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import gevent.event
+
 from loadkit.client.chat import ChatRequest
 from loadkit.core.cold import ColdTracker
 from loadkit.core.coldview import ActivityLog
@@ -91,6 +93,8 @@ class Runtime:
         self.started_epoch_s: float | None = None  # wall clock of the start: the windows' time 0
         self.stopped_at: float | None = None
         self.in_flight = 0
+        self.due_later = 0  # open-loop arrivals taken (--max-requests budget spent) and waiting until due
+        self.stopping = gevent.event.Event()  # set when the run starts to stop: waits for arrivals end at once
         self.cold = ColdTracker(settings.idle_s)
         self.activity = ActivityLog()  # for judging cold starts across workers (master view)
         self.timing: Any = None  # loadkit.locust.monitor.TimingMonitor once the run starts

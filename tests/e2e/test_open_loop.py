@@ -57,3 +57,30 @@ def test_an_overloaded_generator_is_flagged_untrusted(tmp_path):
     assert lag > 1000  # the schedule fell seconds behind ...
     # ... and latency from the intended send time shows what users of that schedule really saw
     assert summary["totals"]["e2e_from_intended_ms"]["p50"] > 5 * summary["totals"]["e2e_ms"]["p50"]
+
+
+def test_a_stop_sends_no_arrival_due_after_it(tmp_path):
+    # 16 free users at 2/s each hold one arrival ahead, up to 8 s past the 4 s limit: a stop must end them at
+    # once. (Inside the task, Locust's graceful stop let them sleep on: this run lasted 12.3 s and sent until 11.5 s.)
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=20,itl_ms=2,tokens=5", "--cold-start-ms", "0") as sim:
+        proc, summary, records = _run(tmp_path, sim, "--arrival", "poisson", "--rate-per-s", "2", "--users", "16",
+                                      "--spawn-rate", "100", "--run-time", "4s", run_id="stop-open-loop")
+        served = sim.stats()["chat_requests_total"]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert summary["duration_s"] < 4.5, summary["duration_s"]
+    first_due = min(r["intended_at"] for r in records)
+    assert max(r["sent_at"] for r in records) - first_due < summary["duration_s"] + 0.5
+    assert summary["totals"]["attempts"] + sum(summary["preflight"]["requests_by_model"].values()) == served
+
+
+def test_max_requests_open_loop_sends_exactly_n(tmp_path):
+    # The budget is taken before each arrival's wait: the run may end only once the arrivals waiting are sent.
+    with start_simulator("--profile", "fixed", "--fixed", "ttft_ms=20,itl_ms=2,tokens=5", "--cold-start-ms", "0") as sim:
+        proc, summary, records = _run(tmp_path, sim, "--arrival", "constant", "--rate-per-s", "20", "--users", "8",
+                                      "--spawn-rate", "100", "--max-requests", "30", "--run-time", "60s",
+                                      run_id="budget-open-loop")
+        served = sim.stats()["chat_requests_total"]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert summary["totals"]["requests"] == len(records) == 30
+    assert served == 30 + sum(summary["preflight"]["requests_by_model"].values())
+    assert summary["duration_s"] < 10  # 30 at 20/s: it ended by itself, not at the 60 s limit
