@@ -151,6 +151,10 @@ def one_run(url: str, sim: psutil.Process, users: int, clock: str, burn_duty: fl
             "streams_per_s": round(errors.get("streams", 0) / window_s, 1),
             **errors,
             "self_measured": generator.get("timing_error_ms"), "loop_lag_ms": generator.get("loop_lag_ms"),
+            # the run's own estimate of its (kernel-clock) TTFT error p99, and how the true one compares to it
+            "estimated_ttft_error_p99_ms": (generator.get("timing_error_ms") or {}).get("estimated_ttft_p99_ms"),
+            "own_to_estimate": _ratio(errors.get("own_ttft_error_p99_ms"),
+                                      (generator.get("timing_error_ms") or {}).get("estimated_ttft_p99_ms")),
             "trusted": summary.get("trusted"),
             "simulator_ttft_error_p50_ms": _round(sim_error.get("ttft_error_p50_ms")),
             "simulator_ttft_error_p99_ms": _round(sim_error.get("ttft_error_p99_ms"))}
@@ -306,10 +310,11 @@ def _print_rows(rows: list[dict]) -> None:
     print("own: first-token stamp minus the simulator's write of it (--send-log; the generator's error alone);"
           " vs cfg: TTFT minus the configured 20 ms (the simulator's lateness included); bare: a FastHttpUser"
           " timing its own first token; before: loadkit at --before; sim late: the simulator's own first-token"
-          " lateness (its write minus its read minus 20 ms, from --send-log)")
+          " lateness (its write minus its read minus 20 ms, from --send-log); est: the run's own estimate of its"
+          " error p99 (generator.timing_error_ms.estimated_ttft_p99_ms, the loop lag p99), own/est: the true one over it")
     print(f"{'users':>5} {'cpu%':>5} {'own p50/p99/p99.9 ms':>21} {'vs cfg p99':>10} {'trusted':>7} {'streams/s':>9} "
           f"{'bare x':>6} {'bare own p99':>12} {'before cpu%':>11} {'before own p50/p99/p99.9':>24} "
-          f"{'before vs cfg':>13} {'before trusted':>14} {'sim late p99':>12}")
+          f"{'before vs cfg':>13} {'before trusted':>14} {'sim late p99':>12} {'est p99':>7} {'own/est':>7}")
     for r in rows:
         b = r.get("before") or {}
         own = lambda d: f"{d.get('own_ttft_error_p50_ms')}/{d.get('own_ttft_error_p99_ms')}/{d.get('own_ttft_error_p99_9_ms')}"  # noqa: E731
@@ -317,7 +322,8 @@ def _print_rows(rows: list[dict]) -> None:
               f"{r.get('trusted')!s:>7} {r['streams_per_s']:>9} {r.get('streams_ratio')!s:>6} "
               f"{r.get('bare_own_ttft_error_p99_ms')!s:>12} {b.get('generator_cpu_percent')!s:>11} "
               f"{own(b) if b else '-':>24} {b.get('ttft_error_p99_ms')!s:>13} {b.get('trusted')!s:>14} "
-              f"{r.get('simulator_late_p99_ms')!s:>12}")
+              f"{r.get('simulator_late_p99_ms')!s:>12} {r.get('estimated_ttft_error_p99_ms')!s:>7} "
+              f"{r.get('own_to_estimate')!s:>7}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from loadkit.core.coldview import cold_count_all_workers
 from loadkit.core.records import OUTCOMES
 from loadkit.core.context import Generator, RunContext
 from loadkit.core.stats import DISTRIBUTION_GRID, ModelStats, RunStats, distributions
-from loadkit.core.trust import TrustFacts, judge, judged_clock
+from loadkit.core.trust import TrustFacts, judge, judged_clock, kernel_timing_error_estimate_ms
 from loadkit.errors import ExitCode
 
 __all__ = ["SCHEMA_VERSION", "RunSummary", "ModelSummary", "RunContext", "Generator", "summarize", "build_summary",
@@ -250,7 +250,7 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         totals.cold_start.source = "preflight"
     workers = ctx.workers if ctx.workers is not None else {"count": 1}
     distributed = "nodes" in workers
-    verdict = judge(TrustFacts(
+    facts = TrustFacts(
         schedule_lag_p99_ms=totals.schedule_lag_ms.get("p99"),
         loop_lag_p95_ms=(ctx.generator.loop_lag_ms or {}).get("p95"),
         cpu_busy_share=ctx.generator.cpu_busy_share,
@@ -260,7 +260,15 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
         timing_error_p99_ms=((ctx.generator.timing_error_ms or {}).get("ttft_ms") or {}).get("p99"),
         timing_clock=judged_clock(ctx.generator.timing_error_ms or {}),
         ttft_p50_ms=totals.ttft_ms.get("p50"),
-    ))
+        loop_lag_p99_ms=(ctx.generator.loop_lag_ms or {}).get("p99"),
+    )
+    verdict = judge(facts)
+    generator = ctx.generator
+    estimate = kernel_timing_error_estimate_ms(facts)
+    if estimate is not None and generator.timing_error_ms:
+        # kernel stamps: the error left (coalescing) is not in the records; its estimate is the loop lag p99
+        generator = replace(generator, timing_error_ms=dict(generator.timing_error_ms,
+                                                                        estimated_ttft_p99_ms=round(estimate, 3)))
     warnings = verdict.warnings + list(ctx.warnings)
     if ctx.interrupted and not ctx.stop_signal:
         warnings.append("the run was stopped before its end (a signal): the numbers cover the part that ran")
@@ -284,7 +292,7 @@ def summarize(stats: RunStats, ctx: RunContext) -> RunSummary:
                     "monthly_cost_usd": round(cost_per_req * ctx.calls_per_day * 30, 2)},
         preflight=ctx.preflight or {"requests_by_model": {}, "models_offered": []},
         sink=ctx.sink or {"written": 0, "dropped": 0, "buffered_peak": 0, "flush_ms": {}},
-        generator=ctx.generator, degraded=verdict.degraded,
+        generator=generator, degraded=verdict.degraded,
         command_line=list(ctx.command_line), settings=dict(ctx.settings), versions=dict(ctx.versions),
         windows=ctx.windows or {}, distributions=distributions(stats),
         interrupted=ctx.interrupted or bool(ctx.stop_signal),

@@ -112,9 +112,11 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             # (tokens that came in one read share its stamp), not a measured error
             # the coalesced-read bound (tokens sharing one read share its stamp) stays in summary.json: for a first
             # token that came with the headers it is about the whole TTFT, a bound, not an error to print here
+            estimate = error.get("estimated_ttft_p99_ms")
+            left = f"; error left p99 about {estimate} ms (event-loop lag p99)" if estimate is not None else ""
             console.print(f"timing: kernel receive times ({error.get('kernel_stamped', 0):,} attempts, "
                           f"{error.get('loop_stamped', 0):,} loop-stamped): read lag p99 {lag.get('p99')} ms kept out "
-                          "of the timings (coalesced-read bounds: summary.json generator.timing_error_ms)")
+                          f"of the timings{left}")
         else:
             console.print(f"generator timing error (loop clock): TTFT p50 {t['p50']} p99 {t['p99']} max {t['max']} ms;"
                           f"  ITL p99 {i.get('p99')} ms")

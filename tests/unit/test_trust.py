@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadkit.core.trust import TrustFacts, judge, judged_clock, timing_error_limit_ms
+from loadkit.core.trust import TrustFacts, judge, judged_clock, kernel_timing_error_estimate_ms, timing_error_limit_ms
 
 
 def test_a_quiet_run_is_trusted_with_no_warning():
@@ -33,7 +33,20 @@ def test_the_timing_error_limit_is_1_ms_or_2_percent_of_the_ttft_it_measures():
 
 def test_kernel_stamped_chunks_are_right_however_late_they_were_read():
     # the read lag is large, but the stamps are the kernel's receive times: no timing error in the records
-    assert judge(TrustFacts(timing_error_p99_ms=30.0, timing_clock="kernel", ttft_p50_ms=20.0)).trusted
+    assert judge(TrustFacts(timing_error_p99_ms=30.0, timing_clock="kernel", ttft_p50_ms=20.0,
+                            loop_lag_p99_ms=0.8)).trusted
+
+
+def test_a_kernel_stamped_run_is_judged_by_its_loop_lag_p99_the_estimate_of_its_coalescing_error():
+    late = judge(TrustFacts(timing_clock="kernel", ttft_p50_ms=20.0, loop_lag_p99_ms=5.7))
+    assert not late.trusted and len(late.warnings) == 1, late.warnings
+    assert "timing error p99 about 5.7 ms > 1.0 ms" in late.warnings[0] and "event-loop lag p99" in late.warnings[0]
+    # the same lag on a 400 ms TTFT is 1.4 % of it: within the 2 % limit
+    assert judge(TrustFacts(timing_clock="kernel", ttft_p50_ms=400.0, loop_lag_p99_ms=5.7)).trusted
+    assert kernel_timing_error_estimate_ms(TrustFacts(timing_clock="kernel", loop_lag_p99_ms=5.7)) == 5.7
+    # a loop-clock run's error is measured per chunk, so its loop lag p99 is no estimate of it
+    assert kernel_timing_error_estimate_ms(TrustFacts(timing_clock="loop", loop_lag_p99_ms=5.7)) is None
+    assert judge(TrustFacts(timing_clock="loop", timing_error_p99_ms=0.5, ttft_p50_ms=20.0, loop_lag_p99_ms=5.7)).trusted
 
 
 def test_a_lost_worker_the_run_may_lose_is_degraded_not_untrusted():
