@@ -114,9 +114,9 @@ def judge(facts: TrustFacts) -> Verdict:
         warnings.append(f"generator timing error p99 {err:.1f} ms > {timing_error_limit_ms(facts.ttft_p50_ms):.1f} ms "
                         f"(max of {MAX_TIMING_ERROR_P99_MS:g} ms and {MAX_TIMING_ERROR_SHARE:.0%} of TTFT p50): chunks "
                         "were read late, so TTFT/ITL tails carry the generator's own delay; add workers or lower the load")
-    est = kernel_timing_error_estimate_ms(facts)
-    if est is not None and est > timing_error_limit_ms(facts.ttft_p50_ms):
-        warnings.append(f"generator timing error p99 about {est:.1f} ms > {timing_error_limit_ms(facts.ttft_p50_ms):.1f} ms "
+    est, limit = kernel_timing_error_estimate_ms(facts), timing_error_limit_ms(facts.ttft_p50_ms)
+    if est is not None and est > limit:
+        warnings.append(f"generator timing error p99 about {est:.1f} ms > {limit:.1f} ms "
                         "(kernel receive times; estimated by the event-loop lag p99: a read that wakes late can hold "
                         "more than one token, and the earlier one takes the later one's time): TTFT/ITL tails carry "
                         "the generator's own delay; add workers or lower the load")

@@ -15,7 +15,9 @@ the hooks write summary, JUnit and report marked interrupted, and Locust exits w
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import time
 
 import gevent
@@ -70,9 +72,6 @@ def leave_sigint_to_master(environment) -> None:
     sends no final report: its requests since the last 3 s report were lost. Its master drains on the same
     Ctrl-C and has it stop its users and report, as at any stop. SIGTERM still ends a worker as before. Not
     for ``--worker --processes N`` (workers of a master elsewhere; their parent leaves Ctrl-C to them)."""
-    import os
-    import sys
-
     options = getattr(environment, "parsed_options", None)
     if not getattr(options, "processes", None):
         return

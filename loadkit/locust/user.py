@@ -87,7 +87,14 @@ class ChatUser(User):
         the stop (a 4 s run of 16 users at 2/s lasted 12.3 s). Fewer users (a shape ramping down) is not a
         stop: the user sends the arrival it holds, then ends, so the schedule loses none."""
         delay = intended - time.perf_counter()
-        if delay > 0 and rt.stopping.wait(delay):
+        if delay <= 0:
+            return
+        rt.due_later += 1  # taken from a --max-requests budget: the run may not end before it is sent
+        try:
+            stopping = rt.stopping.wait(delay)
+        finally:
+            rt.due_later -= 1
+        if stopping:
             raise StopUser()
 
     @task
@@ -104,11 +111,7 @@ class ChatUser(User):
             original = None
         intended = self.intended_send_time()
         if intended is not None:
-            rt.due_later += 1
-            try:
-                self._wait_until_due(rt, intended)
-            finally:
-                rt.due_later -= 1
+            self._wait_until_due(rt, intended)
         cold = rt.mark_cold(req.model, time.perf_counter())
         attempts: list[RequestRecord] = []
 

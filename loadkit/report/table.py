@@ -108,10 +108,8 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         t, i = error["ttft_ms"], error.get("itl_ms") or {}
         lag = error.get("read_lag_ms") or {}
         if error.get("clock") in ("kernel", "mixed"):
-            # kernel stamps: the read lag is kept out of the timings; what is left is a bound from coalesced reads
-            # (tokens that came in one read share its stamp), not a measured error
-            # the coalesced-read bound (tokens sharing one read share its stamp) stays in summary.json: for a first
-            # token that came with the headers it is about the whole TTFT, a bound, not an error to print here
+            # kernel stamps: the read lag is kept out of the timings; what is left is the error of coalesced reads
+            # (tokens that came in one read share its stamp); its estimate is the loop lag p99 (core/trust.py)
             estimate = error.get("estimated_ttft_p99_ms")
             left = f"; error left p99 about {estimate} ms (event-loop lag p99)" if estimate is not None else ""
             console.print(f"timing: kernel receive times ({error.get('kernel_stamped', 0):,} attempts, "
